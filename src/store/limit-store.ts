@@ -1,0 +1,64 @@
+/**
+ * What the relay needs from Redis, as one interface with a Redis and an in-process implementation
+ * of identical semantics (design.md §1, §4). Every method is one atomic operation: on Redis, one
+ * round trip running one Lua script.
+ *
+ * Keys are built by the caller. For Redis Cluster every key one call touches must hash to one slot,
+ * so callers tag them with the tenant (`{tenantId}:...`): a token and its channels share a tenant.
+ */
+
+/** A per-minute request limit (GCRA: a burst of `limit`, then one every 60 s / limit). */
+export interface RateLimitSpec {
+  key: string;
+  /** Requests per minute; -1 (or 0) means unlimited and is not booked. */
+  limit: number;
+}
+
+/** A quota counter: `limit` units in all; -1 means unlimited (reservations are still tracked). */
+export interface QuotaSpec {
+  key: string;
+  limit: number;
+  /**
+   * Durable spend known to PostgreSQL. Seeds the live counter when the store does not hold it
+   * (first use, or Redis lost its data); ignored when the counter exists.
+   */
+  baseline: number;
+}
+
+export interface AdmitRequest {
+  rateLimits: RateLimitSpec[];
+  quotas: QuotaSpec[];
+  /** Unique per attempt; settle and release name it. */
+  reservationId: string;
+  /** Reserve `desired` units if every quota has room, else the most every quota has room for, if at least `minimum`. */
+  desired: number;
+  minimum: number;
+  /** An unsettled reservation expires after this and returns its units. */
+  ttlMs: number;
+}
+
+export type AdmitResult =
+  | { ok: true; reserved: number }
+  | { ok: false; reason: 'rate_limited'; key: string; retryAfterMs: number }
+  | { ok: false; reason: 'insufficient_quota'; key: string; remaining: number };
+
+export interface LimitStore {
+  /** Checks and books every rate limit and reserves on every quota, all or nothing. */
+  admit(req: AdmitRequest): Promise<AdmitResult>;
+  /** Replaces the reservation by the real cost on each quota (if it already expired, the cost is still added). */
+  settle(quotaKeys: string[], reservationId: string, actual: number): Promise<void>;
+  /** Drops the reservation and returns its units. Idempotent. */
+  release(quotaKeys: string[], reservationId: string): Promise<void>;
+  /** Live spend (settled + reserved, expired reservations swept), or null when the store holds no counter. */
+  quotaUsed(key: string): Promise<number | null>;
+  /** Overwrites a quota counter's settled spend (reconciliation from PostgreSQL); live reservations are kept. */
+  setQuotaUsed(key: string, used: number): Promise<void>;
+  /** Adds to a counter that lives `windowMs` from its first hit; returns the new count (failure windows, metrics). */
+  hit(key: string, windowMs: number, by?: number): Promise<number>;
+  publish(channel: string, message: string): Promise<void>;
+  /** Calls `handler` for each message on `channel`, on every instance; returns an unsubscribe function. */
+  subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;
+  /** Throws when the store cannot be reached (readiness). */
+  ping(): Promise<void>;
+  close(): Promise<void>;
+}
