@@ -45,7 +45,11 @@ export type AdmitResult =
 export interface LimitStore {
   /** Checks and books every rate limit and reserves on every quota, all or nothing. */
   admit(req: AdmitRequest): Promise<AdmitResult>;
-  /** Replaces the reservation by the real cost on each quota (if it already expired, the cost is still added). */
+  /**
+   * Replaces the reservation by the real cost on each quota (if it already expired, the cost is still added).
+   * A second settle of the same id within 10 minutes adds nothing. A quota whose counter the store does not
+   * hold is not created here: the next admit seeds it from its baseline.
+   */
   settle(quotaKeys: string[], reservationId: string, actual: number): Promise<void>;
   /** Drops the reservation and returns its units. Idempotent. */
   release(quotaKeys: string[], reservationId: string): Promise<void>;

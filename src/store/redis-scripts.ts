@@ -1,0 +1,201 @@
+/**
+ * The Lua behind the Redis LimitStore: one script per operation, so each is atomic and one round
+ * trip. Every key a script touches is passed in KEYS (auxiliary keys are the caller's key plus a
+ * suffix, so they share its Cluster hash slot). Needs Redis >= 5 (TIME before writes).
+ *
+ * Quota representation, for a quota key Q:
+ *   Q      hash  used = settled spend (absent: the store does not hold the counter),
+ *                reserved = running total of live reservations (absent: 0)
+ *   Q:r    hash  reservation id -> units
+ *   Q:e    zset  reservation id -> expiry (server ms)
+ *   Q:s    zset  settled reservation id -> when (server ms), trimmed to the last 10 minutes
+ * A rate-limit key holds its GCRA theoretical arrival time (server ms) and expires once it is past.
+ */
+import { createHash } from 'node:crypto';
+
+export interface LuaScript {
+  source: string;
+  sha: string;
+}
+
+/** Helpers prepended to every script. */
+const PRELUDE = `
+-- Redis server time in ms (with the microseconds as a fraction): one clock for every instance.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + tonumber(t[2]) / 1000
+end
+
+-- Numbers cross the Lua/Redis boundary as round-trip strings: a Lua number returned to Redis is
+-- truncated to an integer, and tostring() keeps only 14 digits.
+local function fmt(n)
+  return string.format('%.17g', n)
+end
+
+local function reserved(q)
+  return tonumber(redis.call('HGET', q, 'reserved') or '0')
+end
+
+-- Stores the running total; once no reservation is left it is exactly 0, so rounding cannot drift.
+local function set_reserved(q, r, total)
+  if redis.call('EXISTS', r) == 0 or total == 0 then
+    redis.call('HDEL', q, 'reserved')
+  else
+    redis.call('HSET', q, 'reserved', fmt(total))
+  end
+end
+
+-- Drops the reservations that have expired and gives their units back.
+local function sweep(q, r, e, now)
+  local expired = redis.call('ZRANGEBYSCORE', e, '-inf', fmt(now))
+  if #expired == 0 then return end
+  local freed = 0
+  for _, id in ipairs(expired) do
+    local amount = redis.call('HGET', r, id)
+    if amount then
+      freed = freed + tonumber(amount)
+      redis.call('HDEL', r, id)
+    end
+  end
+  redis.call('ZREMRANGEBYSCORE', e, '-inf', fmt(now))
+  set_reserved(q, r, reserved(q) - freed)
+end
+
+-- Removes one reservation (if present) and returns whether it was there.
+local function unreserve(q, r, e, id)
+  local amount = redis.call('HGET', r, id)
+  if not amount then return false end
+  redis.call('HDEL', r, id)
+  redis.call('ZREM', e, id)
+  set_reserved(q, r, reserved(q) - tonumber(amount))
+  return true
+end
+`;
+
+/**
+ * Checks every rate limit, then the room on every quota; books all of them or none.
+ * KEYS: the rate-limit keys, then per quota Q, Q:r, Q:e.
+ * ARGV: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs,
+ *       one limit per rate limit, then limit and baseline per quota.
+ * Returns {'ok', reserved} | {'rate', rateIndex, retryAfterMs} | {'quota', quotaIndex, remaining}.
+ */
+const ADMIT = `
+local nrate, nquota = tonumber(ARGV[1]), tonumber(ARGV[2])
+local id = ARGV[3]
+local desired, minimum = tonumber(ARGV[4]), tonumber(ARGV[5])
+local ttl, window, eps = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+local now = now_ms()
+
+-- GCRA: admit while TAT - now <= window - interval; report the longest wait of all refusals.
+local tats = {}
+local worst, worst_wait = nil, 0
+for i = 1, nrate do
+  local limit = tonumber(ARGV[8 + i])
+  if limit > 0 then
+    local interval = window / limit
+    local base = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
+    local ahead, allowance = base - now, window - interval
+    if ahead > allowance + eps then
+      local wait = math.max(1, math.ceil(ahead - allowance))
+      if wait > worst_wait then worst, worst_wait = i, wait end
+    else
+      tats[i] = base + interval
+    end
+  end
+end
+if worst then return {'rate', worst, worst_wait} end
+
+-- Room on every quota; a counter the store does not hold counts as its baseline.
+local qargs = 8 + nrate
+local room, tightest = math.huge, nil
+for j = 1, nquota do
+  local k = nrate + 3 * (j - 1)
+  local q, r, e = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  local limit = tonumber(ARGV[qargs + 2 * j - 1])
+  sweep(q, r, e, now)
+  local settled = redis.call('HGET', q, 'used')
+  local used = settled and (tonumber(settled) + reserved(q)) or tonumber(ARGV[qargs + 2 * j])
+  if limit >= 0 then
+    local left = math.max(0, limit - used)
+    if left < room then room, tightest = left, j end
+  end
+end
+local amount = math.min(desired, room)
+if tightest and amount < minimum then return {'quota', tightest, fmt(room)} end
+
+-- Everything fits: book.
+for i, tat in pairs(tats) do
+  redis.call('SET', KEYS[i], fmt(tat), 'PX', math.ceil(tat - now) + 1000)
+end
+local expires = fmt(now + ttl)
+for j = 1, nquota do
+  local k = nrate + 3 * (j - 1)
+  local q, r, e = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
+  redis.call('HSETNX', q, 'used', ARGV[qargs + 2 * j])
+  local previous = tonumber(redis.call('HGET', r, id) or '0')
+  redis.call('HSET', r, id, fmt(amount))
+  redis.call('ZADD', e, expires, id)
+  set_reserved(q, r, reserved(q) - previous + amount)
+end
+return {'ok', fmt(amount)}
+`;
+
+/**
+ * Replaces a reservation by the actual cost, once per reservation id and quota: the id is
+ * remembered for ARGV[3] ms so a repeated settle adds nothing. A quota the store does not hold is
+ * left absent (the next admit seeds it from PostgreSQL, which will include this cost).
+ * KEYS: per quota Q, Q:r, Q:e, Q:s. ARGV: id, actual, memoryMs.
+ */
+const SETTLE = `
+local id, actual, memory = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local now = now_ms()
+for k = 0, #KEYS - 4, 4 do
+  local q, r, e, s = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
+  sweep(q, r, e, now)
+  redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
+  if not redis.call('ZSCORE', s, id) then
+    unreserve(q, r, e, id)
+    local settled = redis.call('HGET', q, 'used')
+    if settled then redis.call('HSET', q, 'used', fmt(tonumber(settled) + actual)) end
+    redis.call('ZADD', s, fmt(now), id)
+    redis.call('PEXPIRE', s, memory)
+  end
+end
+return 0
+`;
+
+/** Drops a reservation on every quota; absent reservations are a no-op. KEYS: per quota Q, Q:r, Q:e. ARGV: id. */
+const RELEASE = `
+for k = 0, #KEYS - 3, 3 do
+  unreserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[1])
+end
+return 0
+`;
+
+/** Live spend (settled + reserved) after the sweep, or nil without a counter. KEYS: Q, Q:r, Q:e. */
+const QUOTA_USED = `
+sweep(KEYS[1], KEYS[2], KEYS[3], now_ms())
+local settled = redis.call('HGET', KEYS[1], 'used')
+if not settled then return false end
+return fmt(tonumber(settled) + reserved(KEYS[1]))
+`;
+
+/** Fixed-window counter: the window starts at the first hit. KEYS: counter. ARGV: windowMs, by. */
+const HIT = `
+local count = redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
+if redis.call('PTTL', KEYS[1]) < 0 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return count
+`;
+
+function script(body: string): LuaScript {
+  const source = PRELUDE + body;
+  return { source, sha: createHash('sha1').update(source).digest('hex') };
+}
+
+export const scripts = {
+  admit: script(ADMIT),
+  settle: script(SETTLE),
+  release: script(RELEASE),
+  quotaUsed: script(QUOTA_USED),
+  hit: script(HIT),
+} as const;

@@ -1,0 +1,245 @@
+/** LimitStore on Redis or Redis Cluster via ioredis: every operation is one Lua script, one round trip. */
+import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
+import type { AdmitResult, LimitStore } from './limit-store.js';
+import {
+  deliver,
+  GCRA_EPSILON_MS,
+  normalizeAdmit,
+  RATE_WINDOW_MS,
+  SETTLED_MEMORY_MS,
+  uniqueKeys,
+} from './limit-rules.js';
+import { scripts, type LuaScript } from './redis-scripts.js';
+
+export interface RedisStoreOptions {
+  /** `redis://host:port`, or a comma-separated list of cluster nodes for Redis Cluster. */
+  url: string;
+  /** Prepended to every key and channel (must not contain `{`, or it would replace the caller's hash tag). */
+  keyPrefix?: string;
+}
+
+type Client = Redis | Cluster;
+type Handler = (message: string) => void;
+
+/** Readiness must answer even when the client is stuck reconnecting with the command queued. */
+const PING_TIMEOUT_MS = 2_000;
+
+/**
+ * Fail a command after one reconnect attempt instead of ioredis's default twenty: a request waiting
+ * on limits is better refused (fail-closed) or let through (fail-open) quickly by the caller.
+ */
+const CLIENT_OPTIONS: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: 2_000 };
+
+export function createRedisStore(opts: RedisStoreOptions): LimitStore {
+  const prefix = opts.keyPrefix ?? '';
+  if (prefix.includes('{')) throw new Error('keyPrefix must not contain "{": it would replace the hash tag');
+  const client = connect(opts.url);
+  const channels = new Map<string, { handlers: Set<Handler>; ready: Promise<unknown> }>();
+  let subscriber: Client | null = null;
+  let closed = false;
+
+  const key = (k: string): string => prefix + k;
+  const quotaKeys = (k: string): string[] => [key(k), key(k) + ':r', key(k) + ':e'];
+
+  // A closed ioredis Cluster would queue commands until a timeout; refuse them at once instead.
+  function assertOpen(): void {
+    if (closed) throw new Error('limit store is closed');
+  }
+
+  function subscriberConnection(): Client {
+    if (subscriber) return subscriber;
+    const sub: Client = client instanceof Cluster ? client.duplicate() : client.duplicate();
+    sub.on('error', ignoreConnectionError);
+    sub.on('message', (channel: string, message: string) => {
+      for (const handler of channels.get(channel)?.handlers ?? []) deliver(handler, channel, message);
+    });
+    subscriber = sub;
+    return sub;
+  }
+
+  return {
+    async admit(raw): Promise<AdmitResult> {
+      assertOpen();
+      const req = normalizeAdmit(raw);
+      const keys = [...req.rateLimits.map((r) => key(r.key)), ...req.quotas.flatMap((q) => quotaKeys(q.key))];
+      const args = [
+        req.rateLimits.length,
+        req.quotas.length,
+        req.reservationId,
+        req.desired,
+        req.minimum,
+        req.ttlMs,
+        RATE_WINDOW_MS,
+        GCRA_EPSILON_MS,
+        ...req.rateLimits.map((r) => r.limit),
+        ...req.quotas.flatMap((q) => [q.limit, q.baseline]),
+      ];
+      const reply = await run(client, scripts.admit, keys, args);
+      if (!Array.isArray(reply)) throw unexpected('admit', reply);
+      const [kind, a, b] = reply as unknown[];
+      if (kind === 'ok') return { ok: true, reserved: toNumber(a) };
+      if (kind === 'rate') {
+        const spec = req.rateLimits[toNumber(a) - 1];
+        if (spec) return { ok: false, reason: 'rate_limited', key: spec.key, retryAfterMs: toNumber(b) };
+      }
+      if (kind === 'quota') {
+        const spec = req.quotas[toNumber(a) - 1];
+        if (spec) return { ok: false, reason: 'insufficient_quota', key: spec.key, remaining: toNumber(b) };
+      }
+      throw unexpected('admit', reply);
+    },
+
+    async settle(keys, reservationId, actual) {
+      assertOpen();
+      const all = uniqueKeys(keys).flatMap((k) => [...quotaKeys(k), key(k) + ':s']);
+      await run(client, scripts.settle, all, [reservationId, actual, SETTLED_MEMORY_MS]);
+    },
+
+    async release(keys, reservationId) {
+      assertOpen();
+      await run(client, scripts.release, uniqueKeys(keys).flatMap(quotaKeys), [reservationId]);
+    },
+
+    async quotaUsed(k) {
+      assertOpen();
+      const reply = await run(client, scripts.quotaUsed, quotaKeys(k), []);
+      return reply === null ? null : toNumber(reply);
+    },
+
+    async setQuotaUsed(k, used) {
+      assertOpen();
+      // A single HSET is already atomic and one round trip; the reservations live in other fields/keys.
+      await client.hset(key(k), 'used', String(used));
+    },
+
+    async hit(k, windowMs, by = 1) {
+      assertOpen();
+      return toNumber(await run(client, scripts.hit, [key(k)], [windowMs, by]));
+    },
+
+    async publish(channel, message) {
+      assertOpen();
+      await client.publish(key(channel), message);
+    },
+
+    async subscribe(channel, handler) {
+      assertOpen();
+      const full = key(channel);
+      const sub = subscriberConnection();
+      let entry = channels.get(full);
+      if (!entry) {
+        const created = { handlers: new Set<Handler>(), ready: sub.subscribe(full) };
+        // A failed SUBSCRIBE must not stick: the next subscribe to this channel tries again.
+        created.ready.catch(() => {
+          if (channels.get(full) === created) channels.delete(full);
+        });
+        channels.set(full, created);
+        entry = created;
+      }
+      // A wrapper per call, so subscribing one function twice yields two independent unsubscribes.
+      const own: Handler = (message) => handler(message);
+      entry.handlers.add(own);
+      // Every caller waits for the SUBSCRIBE, not just the first, so nothing published after is missed.
+      await entry.ready;
+      return async () => {
+        const current = channels.get(full);
+        if (!current?.handlers.delete(own) || current.handlers.size > 0) return;
+        channels.delete(full);
+        await sub.unsubscribe(full);
+      };
+    },
+
+    async ping() {
+      assertOpen();
+      await withTimeout(client.ping(), PING_TIMEOUT_MS, 'redis ping timed out');
+    },
+
+    async close() {
+      closed = true;
+      channels.clear();
+      await Promise.all([shutdown(client), subscriber ? shutdown(subscriber) : undefined]);
+    },
+  };
+}
+
+/** A single node for one URL; a Cluster when the URL is a comma-separated node list. */
+function connect(url: string): Client {
+  const urls = url
+    .split(',')
+    .map((u) => u.trim())
+    .filter((u) => u.length > 0);
+  const first = urls[0];
+  if (!first) throw new Error('REDIS_URL is empty');
+  const client: Client =
+    urls.length === 1
+      ? new Redis(first, CLIENT_OPTIONS)
+      : new Cluster(urls.map(clusterNode), { redisOptions: { ...CLIENT_OPTIONS, ...credentials(first) } });
+  client.on('error', ignoreConnectionError);
+  return client;
+}
+
+function clusterNode(url: string): ClusterNode {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: parsed.port ? Number(parsed.port) : 6379 };
+}
+
+function credentials(url: string): RedisOptions {
+  const parsed = new URL(url);
+  const options: RedisOptions = {};
+  if (parsed.username) options.username = decodeURIComponent(parsed.username);
+  if (parsed.password) options.password = decodeURIComponent(parsed.password);
+  if (parsed.protocol === 'rediss:') options.tls = {};
+  return options;
+}
+
+/**
+ * Connection errors surface as rejected commands (and `ping` for readiness); without a listener
+ * ioredis would print every reconnect failure.
+ */
+function ignoreConnectionError(): void {}
+
+/** EVALSHA, loading the script with EVAL the first time a node has not seen it. */
+async function run(client: Client, script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
+  const params = [...keys, ...args.map(String)];
+  try {
+    return await client.evalsha(script.sha, keys.length, ...params);
+  } catch (err) {
+    if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
+    return await client.eval(script.source, keys.length, ...params);
+  }
+}
+
+async function shutdown(client: Client): Promise<void> {
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
+  try {
+    await client.quit();
+  } catch {
+    client.disconnect();
+  }
+}
+
+function toNumber(value: unknown): number {
+  const n = typeof value === 'number' ? value : typeof value === 'string' ? Number(value) : Number.NaN;
+  if (Number.isNaN(n)) throw unexpected('number', value);
+  return n;
+}
+
+function unexpected(what: string, reply: unknown): Error {
+  return new Error(`unexpected redis reply for ${what}: ${JSON.stringify(reply)}`);
+}
+
+async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
