@@ -18,5 +18,5 @@ INSERT INTO provider_types (name, display_name, base_url, api_format) VALUES
   ('anthropic', 'Anthropic', 'https://api.anthropic.com', 'anthropic'),
   ('deepseek', 'DeepSeek', 'https://api.deepseek.com', 'openai'),
   ('azure-openai', 'Azure OpenAI', NULL, 'azure'),
-  ('zhipu', 'Zhipu AI', 'https://open.bigmodel.cn/api/paas', 'openai')
+  ('zhipu', 'Zhipu AI', 'https://open.bigmodel.cn', 'openai')
 ON CONFLICT (name) DO NOTHING;

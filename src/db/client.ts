@@ -27,6 +27,11 @@ export interface Database {
   kind: 'postgres' | 'pglite';
   /** Throws when the database cannot answer (readiness). */
   ping(): Promise<void>;
+  /**
+   * LISTENs on `channel`. `onListen` runs each time the listening connection is (re)established: after a
+   * reconnect, notifications may have been missed, so callers drop what they cached.
+   */
+  listen(channel: string, onMessage: (payload: string) => void, onListen?: () => void): Promise<() => Promise<void>>;
   close(): Promise<void>;
 }
 
@@ -71,6 +76,10 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
     ping: async () => {
       await client`select 1`;
     },
+    listen: async (channel, onMessage, onListen) => {
+      const sub = await client.listen(channel, onMessage, onListen);
+      return () => sub.unlisten();
+    },
     close: () => client.end({ timeout: 5 }),
   };
 }
@@ -100,6 +109,11 @@ async function openPglite(dataDir: string): Promise<Database> {
     kind: 'pglite',
     ping: async () => {
       await client.query('select 1');
+    },
+    listen: async (channel, onMessage, onListen) => {
+      const unlisten = await client.listen(channel, onMessage);
+      onListen?.();
+      return unlisten;
     },
     close: () => client.close(),
   };

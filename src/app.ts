@@ -1,0 +1,58 @@
+/** The HTTP surface: health, the OpenAI-compatible relay under /v1 and the admin API under /api. */
+import { Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import { GatewayError, errorBody } from './errors.js';
+import type { Deps } from './deps.js';
+import { requestId } from './http/request-id.js';
+import { relayRoutes } from './relay/routes.js';
+
+export interface AppEnv {
+  Bindings: HttpBindings;
+  Variables: { requestId: string };
+}
+
+export function createApp(deps: Deps): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+  app.use('*', requestId());
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    const checks = await Promise.all([
+      check('database', () => deps.database.ping()),
+      check('store', () => deps.store.ping()),
+    ]);
+    const failing = checks.filter((r) => !r.ok);
+    const body = { status: failing.length ? 'unavailable' : 'ready', checks: Object.fromEntries(checks.map((r) => [r.name, r.ok ? 'ok' : r.reason])) };
+    return c.json(body, failing.length ? 503 : 200);
+  });
+
+  app.route('/v1', relayRoutes(deps.relay));
+
+  app.notFound((c) => c.json(errorBody('not_found', `Unknown path: ${c.req.method} ${c.req.path}`), 404));
+  app.onError((err, c) => {
+    if (err instanceof GatewayError) {
+      if (err.options.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.options.retryAfterSeconds));
+      return c.json(err.toJSON(), err.status as 400);
+    }
+    deps.logger.error('unhandled error', { err, requestId: c.get('requestId'), path: c.req.path });
+    return c.json(errorBody('internal_error', 'The gateway failed to handle this request.'), 500);
+  });
+  return app;
+}
+
+async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: true } | { name: string; ok: false; reason: string }> {
+  try {
+    await withTimeout(probe(), 2000);
+    return { name, ok: true };
+  } catch (err) {
+    return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
+  }
+}
+
+function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}

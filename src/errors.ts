@@ -1,0 +1,74 @@
+/**
+ * One error class for everything the gateway refuses, with one table from code to HTTP status and
+ * OpenAI error type. Rendered as OpenAI's shape: {"error": {"message", "type", "param", "code"}}.
+ */
+
+const codes = {
+  invalid_request_error: { status: 400, type: 'invalid_request_error' },
+  invalid_json: { status: 400, type: 'invalid_request_error' },
+  invalid_api_key: { status: 401, type: 'invalid_request_error' },
+  unauthorized: { status: 401, type: 'authentication_error' },
+  token_expired: { status: 403, type: 'invalid_request_error' },
+  model_not_allowed: { status: 403, type: 'invalid_request_error' },
+  tenant_suspended: { status: 403, type: 'invalid_request_error' },
+  forbidden: { status: 403, type: 'permission_error' },
+  not_found: { status: 404, type: 'invalid_request_error' },
+  model_not_found: { status: 404, type: 'invalid_request_error' },
+  conversation_not_found: { status: 404, type: 'invalid_request_error' },
+  method_not_allowed: { status: 405, type: 'invalid_request_error' },
+  conflict: { status: 409, type: 'invalid_request_error' },
+  request_too_large: { status: 413, type: 'invalid_request_error' },
+  unsupported_media_type: { status: 415, type: 'invalid_request_error' },
+  account_locked: { status: 423, type: 'authentication_error' },
+  rate_limit_exceeded: { status: 429, type: 'rate_limit_error' },
+  insufficient_quota: { status: 429, type: 'insufficient_quota' },
+  internal_error: { status: 500, type: 'server_error' },
+  upstream_error: { status: 502, type: 'server_error' },
+  no_available_channel: { status: 503, type: 'server_error' },
+  service_unavailable: { status: 503, type: 'server_error' },
+  upstream_timeout: { status: 504, type: 'server_error' },
+} as const satisfies Record<string, { status: number; type: string }>;
+
+export type ErrorCode = keyof typeof codes;
+
+export interface ErrorBody {
+  error: { message: string; type: string; param: string | null; code: string };
+}
+
+export interface GatewayErrorOptions {
+  param?: string | null;
+  retryAfterSeconds?: number;
+  /** Overrides for errors relayed from an upstream, whose status, type and code we keep. */
+  status?: number;
+  type?: string;
+  code?: string;
+}
+
+export class GatewayError extends Error {
+  readonly status: number;
+  readonly type: string;
+  readonly code: string;
+  constructor(
+    code: ErrorCode,
+    message: string,
+    readonly options: GatewayErrorOptions = {},
+  ) {
+    super(message);
+    this.name = 'GatewayError';
+    this.code = options.code ?? code;
+    this.status = options.status ?? codes[code].status;
+    this.type = options.type ?? codes[code].type;
+  }
+
+  toJSON(): ErrorBody {
+    return { error: { message: this.message, type: this.type, param: this.options.param ?? null, code: this.code } };
+  }
+}
+
+export function statusOf(code: ErrorCode): number {
+  return codes[code].status;
+}
+
+export function errorBody(code: ErrorCode, message: string, param: string | null = null): ErrorBody {
+  return { error: { message, type: codes[code].type, param, code } };
+}

@@ -1,0 +1,15 @@
+/** The protocol for a channel's wire format. */
+import type { Channel } from '../../channels/channel.js';
+import { openAIProtocol, type Protocol } from './protocol.js';
+import { azureProtocol } from './azure-protocol.js';
+
+export function protocolFor(channel: Channel): Protocol {
+  switch (channel.format) {
+    case 'azure':
+      return azureProtocol;
+    case 'openai':
+      return openAIProtocol;
+    case 'anthropic':
+      return openAIProtocol; // replaced when the Anthropic protocol lands
+  }
+}

@@ -1,0 +1,70 @@
+/** An OpenAI-format upstream's error answer, judged: retry elsewhere, blame the channel, or tell the client. */
+export interface UpstreamFailure {
+  /** Status the client gets if this is the last word. */
+  status: number;
+  type: string;
+  code: string;
+  message: string;
+  /** Another channel may succeed (5xx, 429, timeouts). */
+  retryable: boolean;
+  /** The channel's key is bad or out of money: health puts it in status 3. */
+  channelFault: 'auth' | 'billing' | null;
+}
+
+const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}/g;
+
+/** An upstream message safe to show: no key fragments, bounded length. */
+export function safeMessage(message: string): string {
+  const clean = message.replace(KEYLIKE, '[redacted]');
+  return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
+}
+
+function parseError(text: string): { message?: string; type?: string; code?: string } {
+  try {
+    const body = JSON.parse(text) as { error?: { message?: unknown; type?: unknown; code?: unknown } | string; message?: unknown };
+    const e = typeof body.error === 'object' && body.error ? body.error : {};
+    const message = typeof e.message === 'string' ? e.message : typeof body.message === 'string' ? body.message : undefined;
+    return {
+      message,
+      type: typeof e.type === 'string' ? e.type : undefined,
+      code: typeof e.code === 'string' ? e.code : undefined,
+    };
+  } catch {
+    return {};
+  }
+}
+
+const BILLING = /insufficient_quota|billing|credit|balance|payment|quota exceeded|arrears/i;
+
+export function mapOpenAIError(status: number, text: string): UpstreamFailure {
+  const e = parseError(text);
+  const hint = `${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`;
+  if (status === 401 || status === 403) {
+    return {
+      status: 502,
+      type: 'server_error',
+      code: 'upstream_error',
+      message: 'The upstream provider rejected the credentials of the channel serving this model.',
+      retryable: false,
+      channelFault: BILLING.test(hint) ? 'billing' : 'auth',
+    };
+  }
+  if (status === 402 || (status === 429 && BILLING.test(hint))) {
+    // Out of money on this key: another channel may still serve the request.
+    return { status: 503, type: 'server_error', code: 'no_available_channel', message: 'The channels serving this model are out of upstream credit.', retryable: true, channelFault: 'billing' };
+  }
+  if (status === 429) {
+    return { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'The upstream provider is rate limiting this model. Please try again later.', retryable: true, channelFault: null };
+  }
+  if (status === 408 || status >= 500) {
+    return { status: 502, type: 'server_error', code: 'upstream_error', message: `The upstream provider failed (status ${status}).`, retryable: true, channelFault: null };
+  }
+  return {
+    status: status >= 400 && status < 500 ? status : 502,
+    type: e.type && /invalid_request|not_found/.test(e.type) ? e.type : 'invalid_request_error',
+    code: e.code ?? 'upstream_invalid_request',
+    message: e.message ? safeMessage(e.message) : `The upstream provider refused the request (status ${status}).`,
+    retryable: false,
+    channelFault: null,
+  };
+}

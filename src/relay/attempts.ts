@@ -1,0 +1,113 @@
+/**
+ * Steps 5-6 with failover: for each channel in attempt order, book limits and quota, call upstream, and
+ * hand a 200 answer to `serve`. A retryable failure before anything reached the client releases the
+ * reservation and moves on (same tier first, then lower tiers), up to LYSS_RELAY_RETRIES more calls.
+ */
+import type { ServerResponse } from 'node:http';
+import { GatewayError } from '../errors.js';
+import type { Channel } from '../channels/channel.js';
+import type { Principal } from '../tokens/principal.js';
+import { book, release, type Booking } from './booking.js';
+import type { RelayDeps } from './relay-deps.js';
+import { classifyTransportError, readCapped, type UpstreamCall, type UpstreamResponse } from './upstream.js';
+import { BeforeFirstByteError } from './sse-relay.js';
+import type { UpstreamFailure } from './adapters/openai-errors.js';
+
+export interface RequestContext {
+  requestId: string;
+  res: ServerResponse;
+  /** Aborted when the client goes away. */
+  abort: AbortController;
+  startedAt: number;
+}
+
+export interface Attempt {
+  channel: Channel;
+  booking: Booking;
+  response: UpstreamResponse;
+  sentAt: number;
+}
+
+export interface AttemptPlan {
+  principal: Principal;
+  order: readonly Channel[];
+  /** Quota units to reserve: `desired` if it fits, else as much as fits down to `minimum`. */
+  desired: number;
+  minimum: number;
+  build(channel: Channel, booking: Booking): UpstreamCall;
+  error(channel: Channel, status: number, text: string): UpstreamFailure;
+  /** Sends the answer; settles or releases the booking itself. Throws BeforeFirstByteError to fail over. */
+  serve(attempt: Attempt): Promise<void>;
+}
+
+export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan): Promise<void> {
+  let calls = 0;
+  let tokenRateBooked = false;
+  let last: GatewayError | null = null;
+  for (const channel of plan.order) {
+    if (calls > r.config.LYSS_RELAY_RETRIES) break;
+    if (ctx.abort.signal.aborted) return;
+    const booked = await book(r.store, {
+      principal: plan.principal,
+      channel,
+      bookTokenRate: !tokenRateBooked,
+      desired: plan.desired,
+      minimum: plan.minimum,
+      ttlMs: r.config.LYSS_RESERVATION_TTL_MS,
+    });
+    if (!booked.ok) {
+      if (booked.scope === 'token') throw booked.error;
+      last = booked.error;
+      continue;
+    }
+    tokenRateBooked = true;
+    const booking = booked.booking;
+    calls++;
+    const sentAt = Date.now();
+    let response: UpstreamResponse;
+    try {
+      response = await r.upstream.send(plan.build(channel, booking), ctx.abort.signal);
+    } catch (err) {
+      await release(r.store, booking);
+      if (ctx.abort.signal.aborted) return;
+      const failure = classifyTransportError(err);
+      r.logger.warn('upstream unreachable', { requestId: ctx.requestId, channelId: channel.id, ...failure });
+      r.health.failure(channel, 'transient', failure.message);
+      last = failure.kind === 'timeout'
+        ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
+        : new GatewayError('upstream_error', 'The gateway could not reach the upstream provider.');
+      continue;
+    }
+    if (response.status !== 200) {
+      const text = await readCapped(response.body).catch(() => '');
+      await release(r.store, booking);
+      const failure = plan.error(channel, response.status, text);
+      r.logger.warn('upstream error', { requestId: ctx.requestId, channelId: channel.id, status: response.status, body: text.slice(0, 2000) });
+      if (failure.channelFault) r.health.failure(channel, failure.channelFault, `upstream status ${response.status}`);
+      else if (failure.retryable) r.health.failure(channel, 'transient', `upstream status ${response.status}`);
+      last = new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
+        status: failure.status,
+        type: failure.type,
+        code: failure.code,
+      });
+      if (!failure.retryable) throw last;
+      continue;
+    }
+    try {
+      await plan.serve({ channel, booking, response, sentAt });
+      r.health.success(channel, Date.now() - sentAt);
+      return;
+    } catch (err) {
+      if (!(err instanceof BeforeFirstByteError)) throw err;
+      await release(r.store, booking);
+      if (ctx.abort.signal.aborted) return;
+      const failure = classifyTransportError(err.causeError);
+      r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: channel.id, ...failure });
+      r.health.failure(channel, 'transient', failure.message);
+      last = failure.kind === 'timeout'
+        ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
+        : new GatewayError('upstream_error', 'The upstream provider failed before answering.');
+    }
+  }
+  throw last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+}

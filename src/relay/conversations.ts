@@ -1,0 +1,95 @@
+/**
+ * Which conversation a request belongs to. `X-Lyss-Conversation-Id` names one of the token user's
+ * conversations (else 404); without it the request starts a new one. Known ids are cached per user, and
+ * ids this instance just created count as known before their row is written.
+ */
+import { randomUUID } from 'node:crypto';
+import { and, eq, ne } from 'drizzle-orm';
+import { GatewayError } from '../errors.js';
+import type { Db } from '../db/client.js';
+import { withTenant } from '../db/tenant.js';
+import { chatConversations } from '../db/schema/index.js';
+import type { Principal } from '../tokens/principal.js';
+import type { ChatMessage } from './chat-request.js';
+import type { Invalidatable } from '../cache/invalidation.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_KNOWN = 100_000;
+
+export interface ConversationRef {
+  id: string;
+  isNew: boolean;
+}
+
+export interface ConversationCache extends Invalidatable {
+  resolve(principal: Principal, header: string | undefined): Promise<ConversationRef>;
+}
+
+export function createConversationCache(db: Db): ConversationCache {
+  // `${userId}:${conversationId}`
+  const known = new Set<string>();
+  const remember = (key: string) => {
+    if (known.size >= MAX_KNOWN) known.clear();
+    known.add(key);
+  };
+  return {
+    async resolve(principal, header) {
+      if (header === undefined || header === '') {
+        const id = randomUUID();
+        remember(`${principal.userId}:${id}`);
+        return { id, isNew: true };
+      }
+      const key = `${principal.userId}:${header.toLowerCase()}`;
+      if (known.has(key)) return { id: header.toLowerCase(), isNew: false };
+      const notFound = new GatewayError('conversation_not_found', `No conversation found with id '${header}'.`, { param: 'X-Lyss-Conversation-Id' });
+      if (!UUID.test(header)) throw notFound;
+      const [row] = await withTenant(db, principal.tenantId, (tx) =>
+        tx
+          .select({ id: chatConversations.id })
+          .from(chatConversations)
+          .where(and(eq(chatConversations.id, header), eq(chatConversations.userId, principal.userId), ne(chatConversations.status, 'deleted'))),
+      );
+      if (!row) throw notFound;
+      remember(key);
+      return { id: row.id, isNew: false };
+    },
+    // Deleting or archiving a conversation goes through the admin API, which notifies the tenant.
+    dropTenant() {
+      known.clear();
+    },
+    dropAll() {
+      known.clear();
+    },
+  };
+}
+
+/** Plain text of an OpenAI message content (string, or the text parts of an array). */
+export function textOf(content: unknown): string {
+  if (typeof content === 'string') return content;
+  if (!Array.isArray(content)) return '';
+  return content
+    .map((p) => (p && typeof p === 'object' && typeof (p as { text?: unknown }).text === 'string' ? (p as { text: string }).text : ''))
+    .filter(Boolean)
+    .join('\n');
+}
+
+/** The messages this request adds: those after the last assistant turn (the client resends the history). */
+export function newMessages(messages: readonly ChatMessage[]): ChatMessage[] {
+  let last = -1;
+  messages.forEach((m, i) => {
+    if (m.role === 'assistant') last = i;
+  });
+  return messages.slice(last + 1).filter((m) => m.role === 'user' || m.role === 'tool');
+}
+
+export function titleFrom(messages: readonly ChatMessage[]): string {
+  const first = messages.find((m) => m.role === 'user');
+  const text = first ? textOf(first.content).replace(/\s+/g, ' ').trim() : '';
+  if (!text) return 'New conversation';
+  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+}
+
+export function systemPromptOf(messages: readonly ChatMessage[]): string | null {
+  const system = messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));
+  return system.length ? system.join('\n') : null;
+}

@@ -1,0 +1,149 @@
+/**
+ * POST /v1/completions (legacy) and POST /v1/embeddings, served by OpenAI-format and Azure channels only.
+ * Embeddings answers pass through as they stream in (they can be tens of megabytes); the usage object sits
+ * at the end of the JSON, so only the tail is kept to read it.
+ */
+import type { Context } from 'hono';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { GatewayError } from '../errors.js';
+import { readJsonBody } from '../http/body.js';
+import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
+import { completionRequestSchema, embeddingRequestSchema, parseRequest } from './chat-request.js';
+import { chooseChannels } from './channel-choice.js';
+import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
+import { settle } from './booking.js';
+import { protocolFor } from './adapters/index.js';
+import { relaySse, SSE_HEADERS, BeforeFirstByteError } from './sse-relay.js';
+import { summarizeChunks, summarizeCompletion } from './reply-summary.js';
+import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
+import { countInput, countText } from './tokenize.js';
+import type { RelayDeps } from './relay-deps.js';
+import type { RelayEnv } from './routes.js';
+import type { Principal } from '../tokens/principal.js';
+
+const OPENAI_FORMATS = ['openai', 'azure'] as const;
+
+export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
+  const incoming = c.env.incoming;
+  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
+  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
+  const req = parseRequest(completionRequestSchema, body);
+  checkModelAllowed(principal, req.model);
+  refuseWhenSaturated(r);
+  const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
+  const stream = req.stream === true;
+  const n = req.n ?? 1;
+  const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
+  let promptTokens = finite ? countInput(req.prompt) : -1;
+  const requestedMax = req.max_tokens ?? null;
+  // The legacy endpoint's default max_tokens is 16.
+  const desired = finite ? r.pricing.units(req.model, promptTokens + n * (requestedMax ?? 16)) : 0;
+  const minimum = finite ? r.pricing.units(req.model, promptTokens + n) : 0;
+  const pctx = { id: `cmpl-${ctx.requestId}`, created: Math.floor(Date.now() / 1000), model: req.model, includeUsage: stream && req.stream_options?.include_usage === true };
+  const headers = baseHeaders(ctx.requestId);
+
+  await attemptChannels(r, ctx, {
+    principal,
+    order,
+    desired,
+    minimum,
+    build(channel, booking) {
+      const out: Record<string, unknown> = { ...body, model: channel.modelMapping[req.model] ?? req.model };
+      if (stream) out.stream_options = { ...(req.stream_options ?? {}), include_usage: true };
+      if (finite) {
+        const allowed = Math.floor((r.pricing.tokensFor(req.model, booking.reserved) - promptTokens) / n);
+        if (requestedMax === null || allowed < requestedMax) out.max_tokens = allowed;
+      }
+      return protocolFor(channel).call(channel, '/completions', out);
+    },
+    error: (channel, status, text) => protocolFor(channel).error(status, text),
+    async serve(attempt) {
+      const protocol = protocolFor(attempt.channel);
+      let summary;
+      if (stream) {
+        const relayed = await relaySse({
+          body: attempt.response.body,
+          res: ctx.res,
+          headers: { ...headers, ...SSE_HEADERS },
+          mapper: protocol.streamMapper(pctx),
+          hold: (data) => protocol.hold(data, pctx),
+          abort: ctx.abort,
+        });
+        summary = summarizeChunks(relayed.chunks);
+      } else {
+        let text: string;
+        try {
+          text = await readBody(attempt.response.body, 64 * 1024 * 1024);
+          summary = summarizeCompletion(JSON.parse(text));
+        } catch (err) {
+          throw new BeforeFirstByteError(err);
+        }
+        sendJsonText(ctx.res, 200, text, headers);
+      }
+      if (promptTokens < 0 && !summary.usage) promptTokens = countInput(req.prompt);
+      const prompt = summary.usage?.prompt_tokens ?? promptTokens;
+      const completion = summary.usage?.completion_tokens ?? countText(summary.content);
+      await record(r, principal, attempt, req.model, prompt, completion, ctx);
+    },
+  });
+  return RESPONSE_ALREADY_SENT;
+}
+
+export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
+  const incoming = c.env.incoming;
+  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
+  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
+  const req = parseRequest(embeddingRequestSchema, body);
+  checkModelAllowed(principal, req.model);
+  refuseWhenSaturated(r);
+  const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
+  const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
+  const promptTokens = finite ? countInput(req.input) : -1;
+  const units = finite ? r.pricing.units(req.model, promptTokens) : 0;
+
+  await attemptChannels(r, ctx, {
+    principal,
+    order,
+    desired: units,
+    minimum: units,
+    build: (channel) => protocolFor(channel).call(channel, '/embeddings', { ...body, model: channel.modelMapping[req.model] ?? req.model }),
+    error: (channel, status, text) => protocolFor(channel).error(status, text),
+    async serve(attempt) {
+      const res = ctx.res;
+      const length = attempt.response.headers['content-length'];
+      res.writeHead(200, { ...baseHeaders(ctx.requestId), 'content-type': 'application/json', ...(typeof length === 'string' ? { 'content-length': length } : {}) });
+      let tail = '';
+      for await (const chunk of attempt.response.body) {
+        tail = (tail + chunk.toString('latin1')).slice(-4096);
+        if (res.destroyed) break;
+        await writeWithBackpressure(res, chunk);
+      }
+      res.end();
+      const m = /"prompt_tokens"\s*:\s*(\d+)/.exec(tail);
+      const prompt = m ? Number(m[1]) : promptTokens >= 0 ? promptTokens : countInput(req.input);
+      await record(r, principal, attempt, req.model, prompt, 0, ctx);
+    },
+  });
+  return RESPONSE_ALREADY_SENT;
+}
+
+function refuseWhenSaturated(r: RelayDeps): void {
+  if (r.usage.full) throw new GatewayError('service_unavailable', 'The gateway is saturated recording usage; please retry shortly.');
+}
+
+async function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<void> {
+  const cost = r.pricing.units(model, prompt + completion);
+  await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: ctx.requestId }));
+  r.usage.enqueue({
+    tenantId: principal.tenantId,
+    tokenId: principal.tokenId,
+    userId: principal.userId,
+    channelId: attempt.channel.id,
+    cost,
+    promptTokens: prompt,
+    completionTokens: completion,
+    model,
+    at: new Date().toISOString(),
+    conversation: null,
+  });
+}

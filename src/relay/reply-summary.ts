@@ -1,0 +1,75 @@
+/** What an upstream answered, as the usage record needs it: reply text, tool calls, reported usage. */
+import type { StoredToolCall } from '../db/schema/chat-messages.js';
+
+export interface Usage {
+  prompt_tokens: number;
+  completion_tokens: number;
+  total_tokens?: number;
+}
+
+export interface ReplySummary {
+  content: string;
+  toolCalls: StoredToolCall[];
+  usage: Usage | null;
+  finishReason: string | null;
+}
+
+function readUsage(u: unknown): Usage | null {
+  if (!u || typeof u !== 'object') return null;
+  const { prompt_tokens, completion_tokens } = u as Record<string, unknown>;
+  if (typeof prompt_tokens !== 'number' || typeof completion_tokens !== 'number') return null;
+  return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
+}
+
+/** A chat.completion (non-stream) body. Legacy completions carry `text` instead of `message`. */
+export function summarizeCompletion(body: unknown): ReplySummary {
+  const b = (body ?? {}) as { choices?: { message?: { content?: unknown; tool_calls?: unknown }; text?: unknown; finish_reason?: unknown }[]; usage?: unknown };
+  const choice = b.choices?.[0];
+  const content = typeof choice?.message?.content === 'string' ? choice.message.content : typeof choice?.text === 'string' ? choice.text : '';
+  const toolCalls = Array.isArray(choice?.message?.tool_calls) ? (choice!.message!.tool_calls as StoredToolCall[]) : [];
+  return { content, toolCalls, usage: readUsage(b.usage), finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : null };
+}
+
+interface ChunkDelta {
+  content?: string | null;
+  tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[];
+}
+
+/** Reassembles choice 0 of a chat.completion.chunk (or legacy text_completion) stream. */
+export function summarizeChunks(chunks: readonly string[]): ReplySummary {
+  let content = '';
+  const calls: StoredToolCall[] = [];
+  let usage: Usage | null = null;
+  let finishReason: string | null = null;
+  for (const data of chunks) {
+    let chunk: { choices?: { index?: number; delta?: ChunkDelta; text?: string; finish_reason?: string | null }[]; usage?: unknown };
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      continue;
+    }
+    usage = readUsage(chunk.usage) ?? usage;
+    for (const choice of chunk.choices ?? []) {
+      if ((choice.index ?? 0) !== 0) continue;
+      if (choice.finish_reason) finishReason = choice.finish_reason;
+      if (typeof choice.text === 'string') content += choice.text;
+      const delta = choice.delta;
+      if (!delta) continue;
+      if (typeof delta.content === 'string') content += delta.content;
+      for (const tc of delta.tool_calls ?? []) {
+        const i = tc.index ?? 0;
+        const call = (calls[i] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        if (tc.id) call.id = tc.id;
+        if (tc.type) call.type = tc.type;
+        if (tc.function?.name) call.function.name += tc.function.name;
+        if (tc.function?.arguments) call.function.arguments += tc.function.arguments;
+      }
+    }
+  }
+  return { content, toolCalls: calls.filter(Boolean), usage, finishReason };
+}
+
+/** True for a chunk that only carries usage (choices empty): held back unless the client asked for usage. */
+export function isUsageOnlyChunk(data: string): boolean {
+  return /"usage"\s*:\s*\{/.test(data) && /"choices"\s*:\s*\[\s*\]/.test(data);
+}

@@ -1,0 +1,60 @@
+/**
+ * Local token counts, for quota reservations and for upstreams that report no usage. o200k_base is the
+ * encoding of current OpenAI models; other vendors' tokenizers differ by a few percent, which the
+ * reservation margin absorbs (see README, "Quota").
+ */
+import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
+
+/** OpenAI's chat format costs a few tokens per message and per reply on top of the content. */
+const PER_MESSAGE = 4;
+const PER_REPLY = 3;
+/** An image part's cost is unknowable before upstream sees it; this bounds a high-detail 2048px image. */
+const PER_IMAGE = 1_600;
+
+// User text may contain special-token strings like <|endoftext|>; they are plain text to us, never an error.
+const PLAIN = { disallowedSpecial: new Set<string>() };
+
+export function countText(text: string): number {
+  return text.length === 0 ? 0 : countTokens(text, PLAIN);
+}
+
+/** Upper-bound estimate of a chat request's prompt tokens. */
+export function countChatPrompt(messages: readonly unknown[], tools?: unknown): number {
+  let total = PER_REPLY;
+  for (const m of messages) {
+    total += PER_MESSAGE;
+    if (!m || typeof m !== 'object') continue;
+    const msg = m as Record<string, unknown>;
+    total += countContent(msg.content);
+    if (typeof msg.name === 'string') total += countText(msg.name);
+    if (Array.isArray(msg.tool_calls)) total += countText(JSON.stringify(msg.tool_calls));
+  }
+  if (tools !== undefined) total += countText(JSON.stringify(tools));
+  return total;
+}
+
+function countContent(content: unknown): number {
+  if (typeof content === 'string') return countText(content);
+  if (!Array.isArray(content)) return 0;
+  let total = 0;
+  for (const part of content) {
+    if (!part || typeof part !== 'object') continue;
+    const p = part as Record<string, unknown>;
+    if (typeof p.text === 'string') total += countText(p.text);
+    else if (p.type === 'image_url' || p.type === 'image' || p.type === 'input_audio' || p.type === 'file') total += PER_IMAGE;
+  }
+  return total;
+}
+
+/** Prompt tokens of a legacy completion or embeddings input: a string, strings, or token arrays. */
+export function countInput(input: unknown): number {
+  if (typeof input === 'string') return countText(input);
+  if (!Array.isArray(input)) return 0;
+  let total = 0;
+  for (const item of input) {
+    if (typeof item === 'string') total += countText(item);
+    else if (typeof item === 'number') total += 1;
+    else if (Array.isArray(item)) total += item.length;
+  }
+  return total;
+}

@@ -1,0 +1,46 @@
+/** Setup at start: apply LYSS_CONFIG when it is set, otherwise bootstrap an empty database. */
+import type { Deps } from '../deps.js';
+import { applyConfig, type ApplySummary } from './apply.js';
+import { bootstrap } from './bootstrap.js';
+import { loadConfigFile } from './config-file.js';
+
+export { applyConfig, type ApplySummary, type ApplyCounts } from './apply.js';
+export { bootstrap, type BootstrapResult } from './bootstrap.js';
+export { loadConfigFile, parseConfigText, validateConfig, type ParsedConfig } from './config-file.js';
+export { SetupError } from './setup-error.js';
+
+/** Throws a SetupError for a bad config file (nothing is applied then). */
+export async function runSetup(deps: Deps): Promise<void> {
+  const { config, logger } = deps;
+  const db = deps.database.db;
+  if (config.LYSS_CONFIG) {
+    const file = await loadConfigFile(config.LYSS_CONFIG);
+    const summary = await applyConfig({ db, secrets: deps.secrets }, file);
+    logger.info('LYSS_CONFIG applied', { file: config.LYSS_CONFIG, ...describe(summary) });
+    return;
+  }
+  const result = await bootstrap({ db, logger }, { adminEmail: config.LYSS_ADMIN_EMAIL, adminPassword: config.LYSS_ADMIN_PASSWORD });
+  if (!result.created) {
+    logger.debug('bootstrap: the database already has tenants; nothing to do');
+    return;
+  }
+  if (result.password === undefined) return;
+  const email = config.LYSS_ADMIN_EMAIL.toLowerCase();
+  logger.warn('*** INITIAL SUPER ADMIN PASSWORD, SHOWN ONLY ONCE: log in and change it ***', { email, password: result.password });
+  // Filtered out at these levels, the password would be lost for good: say it on stderr regardless.
+  if (config.LOG_LEVEL === 'error' || config.LOG_LEVEL === 'silent') {
+    process.stderr.write(`lyss: initial super admin ${email}, password (shown only once): ${result.password}\n`);
+  }
+}
+
+function describe(s: ApplySummary): Record<string, unknown> {
+  const line = (c: { created: number; updated: number; unchanged: number }) => `${c.created} created, ${c.updated} updated, ${c.unchanged} unchanged`;
+  return {
+    tenants: line(s.tenants),
+    users: line(s.users),
+    groups: line(s.groups),
+    members: `${s.members.added} added, ${s.members.removed} removed`,
+    channels: line(s.channels),
+    tokens: line(s.tokens),
+  };
+}

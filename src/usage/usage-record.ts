@@ -1,0 +1,35 @@
+/** What one served request leaves behind, queued in memory until the batch writer stores it. */
+import type { StoredToolCall } from '../db/schema/chat-messages.js';
+
+export interface RecordedMessage {
+  role: string;
+  content: string;
+  tokenCount: number;
+  toolCalls?: StoredToolCall[] | null;
+  toolCallId?: string | null;
+  modelUsed?: string | null;
+  responseTimeMs?: number | null;
+}
+
+export interface UsageRecord {
+  tenantId: string;
+  tokenId: string;
+  userId: string;
+  channelId: string;
+  /** Quota units charged (tokens weighted by the model's ratio). */
+  cost: number;
+  promptTokens: number;
+  completionTokens: number;
+  model: string;
+  at: string;
+  conversation: {
+    id: string;
+    /** Only used when the conversation row does not exist yet. */
+    title: string;
+    systemPrompt: string | null;
+    /** Messages to add (empty for embeddings, or when the tenant stores no content: counters only). */
+    messages: RecordedMessage[];
+    /** How many messages this request adds to message_count, stored or not. */
+    messageCount: number;
+  } | null;
+}
