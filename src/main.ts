@@ -4,6 +4,7 @@ import { createDeps } from './deps.js';
 import { createApp } from './app.js';
 import { listen } from './http/server.js';
 import { createLogger } from './logger.js';
+import { runSetup, SetupError } from './setup/index.js';
 
 async function main(): Promise<void> {
   let config;
@@ -19,6 +20,16 @@ async function main(): Promise<void> {
   const logger = createLogger(config.LOG_LEVEL);
   const started = Date.now();
   const deps = await createDeps(config, logger);
+  try {
+    await runSetup(deps);
+  } catch (err) {
+    await deps.close();
+    if (err instanceof SetupError) {
+      process.stderr.write(`lyss: ${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
   const app = createApp(deps);
   const running = await listen(app, { port: config.PORT, host: config.HOST });
   logger.info('lyss gateway listening', {

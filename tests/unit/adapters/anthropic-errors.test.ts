@@ -10,15 +10,15 @@ describe('mapAnthropicError', () => {
   it.each([
     // type, client status, OpenAI type, code, retryable, channelFault
     ['invalid_request_error', 400, 'invalid_request_error', 'invalid_request', false, null],
-    ['authentication_error', 502, 'upstream_error', 'upstream_auth_failed', true, 'auth'],
-    ['permission_error', 502, 'upstream_error', 'upstream_permission_denied', true, 'auth'],
-    ['billing_error', 502, 'upstream_error', 'upstream_billing', true, 'billing'],
+    ['authentication_error', 502, 'server_error', 'upstream_auth_failed', false, 'auth'],
+    ['permission_error', 502, 'server_error', 'upstream_permission_denied', false, 'auth'],
+    ['billing_error', 503, 'server_error', 'upstream_billing', true, 'billing'],
     ['not_found_error', 404, 'invalid_request_error', 'model_not_found', false, null],
     ['request_too_large', 413, 'invalid_request_error', 'request_too_large', false, null],
     ['rate_limit_error', 429, 'rate_limit_error', 'rate_limit_exceeded', true, null],
-    ['api_error', 502, 'upstream_error', 'upstream_server_error', true, null],
-    ['timeout_error', 504, 'upstream_error', 'upstream_timeout', true, null],
-    ['overloaded_error', 503, 'upstream_error', 'upstream_overloaded', true, null],
+    ['api_error', 502, 'server_error', 'upstream_server_error', true, null],
+    ['timeout_error', 504, 'server_error', 'upstream_timeout', true, null],
+    ['overloaded_error', 503, 'server_error', 'upstream_overloaded', true, null],
   ] as const)('maps %s to status %i', (type, status, openaiType, code, retryable, channelFault) => {
     expect(map(type)).toEqual({ status, type: openaiType, code, retryable, channelFault, message: expect.any(String) });
   });
@@ -33,7 +33,7 @@ describe('mapAnthropicError', () => {
 
   it('recognises an empty credit balance (a 400) as a billing fault of the channel', () => {
     const out = map('invalid_request_error', 'Your credit balance is too low to access the Anthropic API. Please go to Plans & Billing to upgrade or purchase credits.');
-    expect(out).toMatchObject({ status: 502, code: 'upstream_billing', channelFault: 'billing', retryable: true });
+    expect(out).toMatchObject({ status: 503, code: 'upstream_billing', channelFault: 'billing', retryable: true });
   });
 
   it('recognises a spend limit (a 429 with details.error_code) as billing', () => {

@@ -171,7 +171,7 @@ describe('openAIToAnthropicResponse', () => {
 
   it('builds a Message with text and tool_use blocks the Anthropic SDK type accepts', () => {
     const out = openAIToAnthropicResponse(completion, { id: 'req123', model: 'claude-sonnet-4-5' });
-    const typed = out as unknown as Anthropic.Message;
+    const typed: Anthropic.Message = out;
     expect(typed.id).toBe('msg_req123');
     expect(out).toMatchObject({
       type: 'message',

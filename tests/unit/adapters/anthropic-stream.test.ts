@@ -123,7 +123,7 @@ describe('createAnthropicStreamTranslator: endings and errors', () => {
     t.push('message_start', start);
     const out = t.push('error', JSON.stringify({ type: 'error', error: { type: 'overloaded_error', message: 'Overloaded (org 1234)' } }));
     expect(out).toEqual([]);
-    expect(t.error()).toEqual({ status: 503, type: 'upstream_error', code: 'upstream_overloaded', message: expect.not.stringContaining('1234') });
+    expect(t.error()).toEqual({ status: 503, type: 'server_error', code: 'upstream_overloaded', message: expect.not.stringContaining('1234') });
     expect(t.push('content_block_start', JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }))).toEqual([]);
     expect(t.finish()).toEqual([]);
     expect(t.usage()?.prompt_tokens).toBe(12);

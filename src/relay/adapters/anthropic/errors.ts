@@ -36,8 +36,8 @@ export interface MappedUpstreamError {
   message: string;
   /**
    * True when another channel may well succeed, so the relay should fail over (before any byte
-   * reached the client). This includes the channel faults below: a revoked key or an empty
-   * balance is this channel's problem, not the request's.
+   * reached the client): 408/409/429/5xx/529, and an empty balance. Auth faults are false, as in
+   * the relay's mapOpenAIError; the relay disables the channel on channelFault either way.
    */
   retryable: boolean;
   /** Set when the channel itself is broken; the relay marks it `status = 3` until a probe passes. */
@@ -62,26 +62,27 @@ const RULES = {
     channelFault: null,
   },
   // 401/403 are the channel key's fault, not the client's: answering 401 would make an SDK report
-  // the caller's Lyss token as invalid. 502 says "the upstream failed us".
+  // the caller's Lyss token as invalid. 502 says "the upstream failed us" (as mapOpenAIError does).
   authentication_error: {
     status: 502,
-    type: 'upstream_error',
+    type: 'server_error',
     code: 'upstream_auth_failed',
-    message: 'The upstream provider rejected the channel credentials.',
-    retryable: true,
+    message: 'The upstream provider rejected the credentials of the channel serving this model.',
+    retryable: false,
     channelFault: 'auth',
   },
   permission_error: {
     status: 502,
-    type: 'upstream_error',
+    type: 'server_error',
     code: 'upstream_permission_denied',
-    message: 'The upstream provider denied the channel access to this resource.',
-    retryable: true,
+    message: 'The upstream provider denied the channel serving this model access to it.',
+    retryable: false,
     channelFault: 'auth',
   },
+  // Out of money on this key: another channel may still serve the request.
   billing_error: {
-    status: 502,
-    type: 'upstream_error',
+    status: 503,
+    type: 'server_error',
     code: 'upstream_billing',
     message: 'The upstream account for this channel cannot be billed.',
     retryable: true,
@@ -121,7 +122,7 @@ const RULES = {
   },
   api_error: {
     status: 502,
-    type: 'upstream_error',
+    type: 'server_error',
     code: 'upstream_server_error',
     message: 'The upstream provider failed to process the request.',
     retryable: true,
@@ -129,7 +130,7 @@ const RULES = {
   },
   timeout_error: {
     status: 504,
-    type: 'upstream_error',
+    type: 'server_error',
     code: 'upstream_timeout',
     message: 'The upstream provider timed out.',
     retryable: true,
@@ -138,7 +139,7 @@ const RULES = {
   // 529 is not a standard status; clients and load balancers understand 503.
   overloaded_error: {
     status: 503,
-    type: 'upstream_error',
+    type: 'server_error',
     code: 'upstream_overloaded',
     message: 'The upstream provider is temporarily overloaded; retry later.',
     retryable: true,

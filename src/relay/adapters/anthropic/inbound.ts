@@ -6,7 +6,14 @@
 
 import { AdapterRequestError } from './errors.js';
 import { arr, isRecord, num, parseJsonObject, str } from './guards.js';
-import type { AnthropicStopReason, JsonObject, OpenAIUsage, TranslatedError } from './wire.js';
+import type {
+  AnthropicContentBlockOut,
+  AnthropicMessageOut,
+  AnthropicStopReason,
+  JsonObject,
+  OpenAIUsage,
+  TranslatedError,
+} from './wire.js';
 
 // ---------------------------------------------------------------------------------------------
 // Request
@@ -310,7 +317,13 @@ function openAIUsage(u: JsonObject): OpenAIUsage {
  * declares as required-but-nullable (container, stop_details, diagnostics, usage extras); sending
  * them keeps typed clients on the current API version exact, and older clients ignore them.
  */
-function messageEnvelope(id: string, model: string, content: JsonObject[], stopReason: AnthropicStopReason | null, usage: AnthropicUsageOut): JsonObject {
+function messageEnvelope(
+  id: string,
+  model: string,
+  content: AnthropicContentBlockOut[],
+  stopReason: AnthropicStopReason | null,
+  usage: AnthropicUsageOut,
+): AnthropicMessageOut {
   return {
     id,
     type: 'message',
@@ -335,11 +348,11 @@ function messageEnvelope(id: string, model: string, content: JsonObject[], stopR
 }
 
 /** OpenAI chat.completion -> Anthropic Message (text and tool_use blocks; reasoning is dropped). */
-export function openAIToAnthropicResponse(completion: unknown, ctx: InboundResponseContext): Record<string, unknown> {
+export function openAIToAnthropicResponse(completion: unknown, ctx: InboundResponseContext): AnthropicMessageOut {
   const c = isRecord(completion) ? completion : {};
   const choice = arr(c.choices)?.[0];
   const message = isRecord(choice) && isRecord(choice.message) ? choice.message : {};
-  const content: JsonObject[] = [];
+  const content: AnthropicContentBlockOut[] = [];
   // A structured-output refusal is what the model said, so it becomes the text.
   const text = str(message.content) || str(message.refusal) || '';
   if (text !== '') content.push({ type: 'text', text, citations: null });
@@ -406,7 +419,8 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
     if (started) return;
     started = true;
     const usage: AnthropicUsageOut = { input_tokens: ctx.inputTokens ?? 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
-    events.push({ event: 'message_start', data: { type: 'message_start', message: messageEnvelope(messageId, ctx.model, [], null, usage) } });
+    const message: JsonObject = { ...messageEnvelope(messageId, ctx.model, [], null, usage) };
+    events.push({ event: 'message_start', data: { type: 'message_start', message } });
   }
 
   function closeOpen(events: AnthropicSseEvent[]): void {
@@ -459,7 +473,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
 
   function cut(): AnthropicSseEvent[] {
     return fail(
-      { status: 502, type: 'upstream_error', code: 'upstream_stream_incomplete', message: 'The upstream stream ended before the response was complete.' },
+      { status: 502, type: 'server_error', code: 'upstream_stream_incomplete', message: 'The upstream stream ended before the response was complete.' },
       'api_error',
     );
   }
@@ -473,7 +487,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
         chunk = parseJsonObject(raw);
         if (!chunk) {
           return fail(
-            { status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: 'The upstream provider sent a malformed stream event.' },
+            { status: 502, type: 'server_error', code: 'upstream_bad_stream', message: 'The upstream provider sent a malformed stream event.' },
             'api_error',
           );
         }
@@ -482,7 +496,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
       if (isRecord(chunk.error)) {
         const message = str(chunk.error.message) ?? 'The upstream provider reported an error.';
         const body = openAIErrorToAnthropic(0, { message, type: str(chunk.error.type) });
-        return fail({ status: 502, type: str(chunk.error.type) ?? 'upstream_error', code: 'upstream_stream_error', message }, body.error.type);
+        return fail({ status: 502, type: 'server_error', code: 'upstream_stream_error', message }, body.error.type);
       }
 
       const events: AnthropicSseEvent[] = [];

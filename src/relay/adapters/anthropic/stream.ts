@@ -172,7 +172,7 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
       if (completed || failure) return [];
       const payload = parseJsonObject(data);
       if (!payload) {
-        failure = { status: 502, type: 'upstream_error', code: 'upstream_bad_stream', message: 'The upstream provider sent a malformed stream event.' };
+        failure = { status: 502, type: 'server_error', code: 'upstream_bad_stream', message: 'The upstream provider sent a malformed stream event.' };
         return [];
       }
       switch (event || str(payload.type)) {
@@ -208,7 +208,7 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
       if (stopReason !== undefined) return complete();
       failure = {
         status: 502,
-        type: 'upstream_error',
+        type: 'server_error',
         code: 'upstream_stream_incomplete',
         message: 'The upstream stream ended before the response was complete.',
       };

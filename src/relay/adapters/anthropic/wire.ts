@@ -88,6 +88,40 @@ export interface AnthropicUsage {
   cache_read_input_tokens?: number | null;
 }
 
+/** Response-side blocks as the inbound endpoint writes them (API version 2026-10-21 shapes). */
+export type AnthropicContentBlockOut =
+  | { type: 'text'; text: string; citations: null }
+  | { type: 'tool_use'; id: string; name: string; input: JsonObject; caller: { type: 'direct' } };
+
+/**
+ * A Message as the inbound endpoint returns it. The null members are those @anthropic-ai/sdk
+ * 1.14.0's `Message` declares required-but-nullable; older clients ignore them.
+ */
+export interface AnthropicMessageOut {
+  id: string;
+  type: 'message';
+  role: 'assistant';
+  model: string;
+  content: AnthropicContentBlockOut[];
+  stop_reason: AnthropicStopReason | null;
+  stop_sequence: null;
+  stop_details: null;
+  container: null;
+  diagnostics: null;
+  usage: {
+    input_tokens: number;
+    output_tokens: number;
+    cache_creation_input_tokens: number;
+    cache_read_input_tokens: number;
+    cache_creation: null;
+    inference_geo: null;
+    output_tokens_details: null;
+    server_tool_use: null;
+    service_tier: null;
+    speed: null;
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // OpenAI chat.completions
 // ---------------------------------------------------------------------------------------------

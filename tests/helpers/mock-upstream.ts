@@ -1,0 +1,200 @@
+/**
+ * A fake OpenAI-format upstream on a real socket. It answers chat completions (JSON and SSE, in OpenAI's exact
+ * wire format), legacy completions and embeddings, records every request it receives, and can be scripted per
+ * request to fail: an HTTP status, a reset before headers, a stall, a stream cut after N chunks, slow chunks.
+ */
+import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface ReceivedRequest {
+  method: string;
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: any;
+}
+
+export type Behavior =
+  | { kind: 'reply'; content?: string; toolCalls?: { name: string; arguments: string }[]; usage?: { prompt: number; completion: number } | null; finishReason?: string; chunkDelayMs?: number; chunks?: number }
+  | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
+  | { kind: 'reset' }
+  | { kind: 'stall'; ms: number }
+  | { kind: 'cut'; afterChunks: number }
+  | { kind: 'raw'; status?: number; contentType: string; body: string };
+
+export interface MockUpstream {
+  url: string;
+  port: number;
+  requests: ReceivedRequest[];
+  /** Scripts answers: return a Behavior for a request, or undefined for the default reply. */
+  script(fn: ((req: ReceivedRequest) => Behavior | undefined) | null): void;
+  /** Open upstream connections, for leak checks. */
+  connections(): number;
+  close(): Promise<void>;
+}
+
+export const DEFAULT_REPLY = 'Hello from the mock upstream.';
+export const DEFAULT_USAGE = { prompt: 12, completion: 7 };
+
+export async function startMockUpstream(): Promise<MockUpstream> {
+  const requests: ReceivedRequest[] = [];
+  let scripted: ((req: ReceivedRequest) => Behavior | undefined) | null = null;
+  const sockets = new Set<import('node:net').Socket>();
+
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const c of req) chunks.push(c as Buffer);
+    const text = Buffer.concat(chunks).toString('utf8');
+    let body: any = null;
+    try {
+      body = text ? JSON.parse(text) : null;
+    } catch {
+      body = text;
+    }
+    const received: ReceivedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
+    requests.push(received);
+    const behavior = scripted?.(received) ?? { kind: 'reply' };
+    await answer(received, behavior, res).catch(() => res.destroy());
+  });
+  server.on('connection', (s) => {
+    sockets.add(s);
+    s.on('close', () => sockets.delete(s));
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    script: (fn) => {
+      scripted = fn;
+    },
+    connections: () => sockets.size,
+    close: () =>
+      new Promise((r) => {
+        for (const s of sockets) s.destroy();
+        server.close(() => r());
+      }),
+  };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): Promise<void> {
+  if (b.kind === 'reset') {
+    res.socket?.destroy();
+    return;
+  }
+  if (b.kind === 'stall') {
+    await sleep(b.ms);
+    res.socket?.destroy();
+    return;
+  }
+  if (b.kind === 'status') {
+    const body = b.body ?? { error: { message: `mock failure ${b.status} (secret upstream detail sk-mocksecret123456)`, type: 'server_error', param: null, code: null } };
+    res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers });
+    res.end(typeof body === 'string' ? body : JSON.stringify(body));
+    return;
+  }
+  if (b.kind === 'raw') {
+    res.writeHead(b.status ?? 200, { 'content-type': b.contentType });
+    res.end(b.body);
+    return;
+  }
+  if (req.path.includes('/embeddings')) return embeddings(req, res);
+  const legacy = req.path.endsWith('/completions') && !req.path.endsWith('/chat/completions');
+  const reply = b.kind === 'reply' ? b : { kind: 'reply' as const };
+  if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b.afterChunks : null, legacy);
+  const usage = reply.usage === null ? undefined : usageOf(reply.usage ?? DEFAULT_USAGE);
+  const content = reply.content ?? DEFAULT_REPLY;
+  const json = legacy
+    ? { id: 'cmpl-mock', object: 'text_completion', created: 1700000000, model: req.body.model, choices: [{ text: content, index: 0, logprobs: null, finish_reason: reply.finishReason ?? 'stop' }], usage }
+    : {
+        id: 'chatcmpl-mock',
+        object: 'chat.completion',
+        created: 1700000000,
+        model: req.body.model,
+        system_fingerprint: 'fp_mock',
+        choices: [
+          {
+            index: 0,
+            message: {
+              role: 'assistant',
+              content: reply.toolCalls ? null : content,
+              refusal: null,
+              ...(reply.toolCalls ? { tool_calls: reply.toolCalls.map((t, i) => ({ id: `call_${i}`, type: 'function', function: t })) } : {}),
+            },
+            logprobs: null,
+            finish_reason: reply.finishReason ?? (reply.toolCalls ? 'tool_calls' : 'stop'),
+          },
+        ],
+        usage,
+      };
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify(json));
+}
+
+function usageOf(u: { prompt: number; completion: number }) {
+  return {
+    prompt_tokens: u.prompt,
+    completion_tokens: u.completion,
+    total_tokens: u.prompt + u.completion,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+}
+
+/** Splits text into `n` roughly equal pieces (the mock's "tokens"). */
+function pieces(text: string, n: number): string[] {
+  const size = Math.max(1, Math.ceil(text.length / n));
+  const out: string[] = [];
+  for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
+  return out;
+}
+
+async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<Behavior, { kind: 'reply' }>, cutAfter: number | null, legacy: boolean): Promise<void> {
+  const includeUsage = req.body?.stream_options?.include_usage === true;
+  const base = legacy
+    ? { id: 'cmpl-mock', object: 'text_completion', created: 1700000000, model: req.body.model }
+    : { id: 'chatcmpl-mock', object: 'chat.completion.chunk', created: 1700000000, model: req.body.model, system_fingerprint: 'fp_mock' };
+  const withUsage = (o: object) => (includeUsage ? { ...o, usage: null } : o);
+  const frames: object[] = [];
+  const content = reply.content ?? DEFAULT_REPLY;
+  if (legacy) {
+    for (const p of pieces(content, reply.chunks ?? 5)) frames.push(withUsage({ ...base, choices: [{ text: p, index: 0, logprobs: null, finish_reason: null }] }));
+    frames.push(withUsage({ ...base, choices: [{ text: '', index: 0, logprobs: null, finish_reason: reply.finishReason ?? 'stop' }] }));
+  } else {
+    frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }] }));
+    if (reply.toolCalls) {
+      reply.toolCalls.forEach((t, i) => {
+        frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, id: `call_${i}`, type: 'function', function: { name: t.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] }));
+        for (const p of pieces(t.arguments, 3)) {
+          frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, function: { arguments: p } }] }, logprobs: null, finish_reason: null }] }));
+        }
+      });
+    } else {
+      for (const p of pieces(content, reply.chunks ?? 5)) frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { content: p }, logprobs: null, finish_reason: null }] }));
+    }
+    frames.push(withUsage({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reply.finishReason ?? (reply.toolCalls ? 'tool_calls' : 'stop') }] }));
+  }
+  if (includeUsage && reply.usage !== null) frames.push({ ...base, choices: [], usage: usageOf(reply.usage ?? DEFAULT_USAGE) });
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  for (let i = 0; i < frames.length; i++) {
+    if (cutAfter !== null && i === cutAfter) {
+      res.socket?.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    res.write(`data: ${JSON.stringify(frames[i])}\n\n`);
+    if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+  }
+  res.end('data: [DONE]\n\n');
+}
+
+function embeddings(req: ReceivedRequest, res: ServerResponse): void {
+  const inputs: unknown[] = Array.isArray(req.body.input) && typeof req.body.input[0] !== 'number' ? req.body.input : [req.body.input];
+  const vector = [0.0023064255, -0.009327292, 0.015797347];
+  const base64 = Buffer.from(new Float32Array(vector).buffer).toString('base64');
+  const data = inputs.map((_, index) => ({ object: 'embedding', index, embedding: req.body.encoding_format === 'base64' ? base64 : vector }));
+  res.writeHead(200, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ object: 'list', data, model: req.body.model, usage: { prompt_tokens: 8 * inputs.length, total_tokens: 8 * inputs.length } }));
+}
