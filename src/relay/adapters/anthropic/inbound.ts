@@ -191,8 +191,8 @@ function userMessages(content: unknown, path: string): JsonObject[] {
   const all = [...resultImages, ...parts];
   if (all.length === 0) return toolMessages;
   // Plain text goes up as a string: several OpenAI-compatible vendors only accept string content.
-  const content_ = all.every((p) => p.type === 'text') ? all.map((p) => p.text).join('\n') : all;
-  return [...toolMessages, { role: 'user', content: content_ }];
+  const userContent = all.every((p) => p.type === 'text') ? all.map((p) => p.text).join('\n') : all;
+  return [...toolMessages, { role: 'user', content: userContent }];
 }
 
 function assistantMessages(content: unknown, path: string): JsonObject[] {
@@ -613,7 +613,7 @@ export function openAIErrorToAnthropic(status: number, error: { message: string;
     default:
       if (status >= 400 && status < 500) type = 'invalid_request_error';
       else if (status >= 500) type = 'api_error';
-      else type = (error.type && OPENAI_TYPE_TO_ANTHROPIC[error.type]) || 'api_error';
+      else type = error.type && Object.hasOwn(OPENAI_TYPE_TO_ANTHROPIC, error.type) ? (OPENAI_TYPE_TO_ANTHROPIC[error.type] ?? 'api_error') : 'api_error';
   }
   return { type: 'error', error: { type, message: error.message } };
 }
