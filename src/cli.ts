@@ -12,6 +12,16 @@ import { SetupError } from './setup/setup-error.js';
 
 type Flags = Record<string, string | undefined>;
 
+class UsageError extends Error {}
+
+/** An integer flag; ranges are the schema's business. */
+function num(flags: Flags, name: string): number | undefined {
+  const v = flags[name];
+  if (v === undefined) return undefined;
+  if (!/^-?\d+$/.test(v)) throw new UsageError(`--${name}: must be an integer, got "${v}"`);
+  return Number(v);
+}
+
 interface Command {
   usage: string;
   summary: string;
@@ -23,8 +33,6 @@ interface Command {
 }
 
 const list = (v: string | undefined) => (v === undefined ? undefined : v.split(',').map((s) => s.trim()).filter(Boolean));
-// Digits become numbers; anything else goes to the schema as is, so its message names the bad value.
-const num = (v: string | undefined): number | undefined => (v !== undefined && /^-?\d+$/.test(v) ? Number(v) : (v as undefined));
 const out = (line: string) => process.stdout.write(line + '\n');
 const note = (line: string) => process.stderr.write(line + '\n');
 
@@ -51,7 +59,7 @@ const commands: Record<string, Command> = {
     required: ['slug', 'name'],
     positionals: [],
     async run(deps, f) {
-      const r = await createTenant(deps.database.db, { slug: f.slug!, name: f.name!, maxUsers: num(f['max-users']) });
+      const r = await createTenant(deps.database.db, { slug: f.slug!, name: f.name!, maxUsers: num(f, 'max-users') });
       out(`created tenant ${f.slug} (${r.id})`);
     },
   },
@@ -88,10 +96,10 @@ const commands: Record<string, Command> = {
           scope: f.scope,
           group: f.group,
           owner: f.owner,
-          priority: num(f.priority),
-          weight: num(f.weight),
-          rateLimit: num(f['rate-limit']),
-          quota: num(f.quota),
+          priority: num(f, 'priority'),
+          weight: num(f, 'weight'),
+          rateLimit: num(f, 'rate-limit'),
+          quota: num(f, 'quota'),
         },
       );
       out(`created channel ${f.name} in ${f.tenant} (${r.id})`);
@@ -112,8 +120,8 @@ const commands: Record<string, Command> = {
         name: f.name!,
         allowedModels: list(f['allowed-models']),
         allowedChannels: list(f['allowed-channels']),
-        quota: num(f.quota),
-        rateLimit: num(f['rate-limit']),
+        quota: num(f, 'quota'),
+        rateLimit: num(f, 'rate-limit'),
         expiresAt: f['expires-at'],
       });
       note(`created token ${f.name} for ${f.user} in ${f.tenant} (${r.id}); it is shown only this once:`);
@@ -129,7 +137,6 @@ function usage(): string {
   return lines.join('\n');
 }
 
-class UsageError extends Error {}
 
 async function main(argv: string[]): Promise<void> {
   const [name, ...rest] = argv;

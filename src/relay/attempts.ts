@@ -64,9 +64,17 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
     const booking = booked.booking;
     calls++;
     const sentAt = Date.now();
+    let call: UpstreamCall;
+    try {
+      call = plan.build(channel, booking);
+    } catch (err) {
+      // A request this channel's wire format cannot express: the client's error, not the channel's.
+      await release(r.store, booking);
+      throw err;
+    }
     let response: UpstreamResponse;
     try {
-      response = await r.upstream.send(plan.build(channel, booking), ctx.abort.signal);
+      response = await r.upstream.send(call, ctx.abort.signal);
     } catch (err) {
       await release(r.store, booking);
       if (ctx.abort.signal.aborted) return;

@@ -66,7 +66,7 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
         const allowed = Math.floor((r.pricing.tokensFor(req.model, booking.reserved) - promptTokens) / n);
         if (requestedMax === null || allowed < requestedMax) out[protocol.maxTokensField(channel, body)] = allowed;
       }
-      return protocol.call(channel, '/chat/completions', out);
+      return protocol.call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     async serve(attempt) {

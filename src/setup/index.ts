@@ -9,8 +9,11 @@ export { bootstrap, type BootstrapResult } from './bootstrap.js';
 export { loadConfigFile, parseConfigText, validateConfig, type ParsedConfig } from './config-file.js';
 export { SetupError } from './setup-error.js';
 
+/** What setup uses of the dependencies; a full Deps fits. */
+export type SetupDeps = Pick<Deps, 'config' | 'logger' | 'database' | 'secrets'>;
+
 /** Throws a SetupError for a bad config file (nothing is applied then). */
-export async function runSetup(deps: Deps): Promise<void> {
+export async function runSetup(deps: SetupDeps): Promise<void> {
   const { config, logger } = deps;
   const db = deps.database.db;
   if (config.LYSS_CONFIG) {

@@ -1,7 +1,11 @@
 /**
  * A fake OpenAI-format upstream on a real socket. It answers chat completions (JSON and SSE, in OpenAI's exact
- * wire format), legacy completions and embeddings, records every request it receives, and can be scripted per
- * request to fail: an HTTP status, a reset before headers, a stall, a stream cut after N chunks, slow chunks.
+ * wire format), legacy completions and embeddings, records every request it receives (with when it arrived,
+ * when the answer finished and when the connection went away), and can be scripted per request to fail: an
+ * HTTP status, a reset before headers, a stall, a stream cut after N chunks, slow chunks.
+ *
+ * Several channels can share one mock: give each a base URL with its own path prefix
+ * (`${mock.url}/a`, `${mock.url}/b`) and tell them apart with `channelOf(request)`.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -11,14 +15,35 @@ export interface ReceivedRequest {
   path: string;
   headers: IncomingMessage['headers'];
   body: any;
+  receivedAt: number;
+  /** When the mock wrote the last byte of its answer; null while answering or when it never finished. */
+  finishedAt: number | null;
+  /** When the response closed (answer done, or the gateway went away); null while open. */
+  closedAt: number | null;
+  /** SSE data frames written so far. */
+  framesSent: number;
+}
+
+export interface Usage {
+  prompt: number;
+  completion: number;
 }
 
 export type Behavior =
-  | { kind: 'reply'; content?: string; toolCalls?: { name: string; arguments: string }[]; usage?: { prompt: number; completion: number } | null; finishReason?: string; chunkDelayMs?: number; chunks?: number }
+  | {
+      kind: 'reply';
+      content?: string;
+      toolCalls?: { name: string; arguments: string }[];
+      /** Reported usage; completion is capped at the request's max_tokens / max_completion_tokens, as a real model stops there. */
+      usage?: Usage | null;
+      finishReason?: string;
+      chunkDelayMs?: number;
+      chunks?: number;
+    }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'reset' }
   | { kind: 'stall'; ms: number }
-  | { kind: 'cut'; afterChunks: number }
+  | { kind: 'cut'; afterChunks: number; content?: string; chunks?: number }
   | { kind: 'raw'; status?: number; contentType: string; body: string };
 
 export interface MockUpstream {
@@ -27,13 +52,21 @@ export interface MockUpstream {
   requests: ReceivedRequest[];
   /** Scripts answers: return a Behavior for a request, or undefined for the default reply. */
   script(fn: ((req: ReceivedRequest) => Behavior | undefined) | null): void;
+  /** Forgets recorded requests and the script. */
+  reset(): void;
   /** Open upstream connections, for leak checks. */
   connections(): number;
   close(): Promise<void>;
 }
 
 export const DEFAULT_REPLY = 'Hello from the mock upstream.';
-export const DEFAULT_USAGE = { prompt: 12, completion: 7 };
+export const DEFAULT_USAGE: Usage = { prompt: 12, completion: 7 };
+export const MOCK_SECRET = 'sk-mocksecret123456';
+
+/** The first path segment: the channel prefix when channels share the mock (`/a/v1/chat/completions` -> 'a'). */
+export function channelOf(req: ReceivedRequest): string {
+  return req.path.split('/')[1] ?? '';
+}
 
 export async function startMockUpstream(): Promise<MockUpstream> {
   const requests: ReceivedRequest[] = [];
@@ -50,8 +83,19 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     } catch {
       body = text;
     }
-    const received: ReceivedRequest = { method: req.method ?? 'GET', path: req.url ?? '/', headers: req.headers, body };
+    const received: ReceivedRequest = {
+      method: req.method ?? 'GET',
+      path: req.url ?? '/',
+      headers: req.headers,
+      body,
+      receivedAt: Date.now(),
+      finishedAt: null,
+      closedAt: null,
+      framesSent: 0,
+    };
     requests.push(received);
+    res.on('finish', () => (received.finishedAt = Date.now()));
+    res.on('close', () => (received.closedAt = Date.now()));
     const behavior = scripted?.(received) ?? { kind: 'reply' };
     await answer(received, behavior, res).catch(() => res.destroy());
   });
@@ -68,6 +112,10 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     script: (fn) => {
       scripted = fn;
     },
+    reset: () => {
+      requests.length = 0;
+      scripted = null;
+    },
     connections: () => sockets.size,
     close: () =>
       new Promise((r) => {
@@ -78,6 +126,12 @@ export async function startMockUpstream(): Promise<MockUpstream> {
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** What the mock reports: a real model stops at max_tokens, so completion tokens never exceed it. */
+function reportedUsage(req: ReceivedRequest, u: Usage): Usage {
+  const cap = req.body?.max_completion_tokens ?? req.body?.max_tokens;
+  return { prompt: u.prompt, completion: typeof cap === 'number' ? Math.min(u.completion, cap) : u.completion };
+}
 
 async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): Promise<void> {
   if (b.kind === 'reset') {
@@ -90,7 +144,7 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
     return;
   }
   if (b.kind === 'status') {
-    const body = b.body ?? { error: { message: `mock failure ${b.status} (secret upstream detail sk-mocksecret123456)`, type: 'server_error', param: null, code: null } };
+    const body = b.body ?? { error: { message: `mock failure ${b.status} (secret upstream detail ${MOCK_SECRET})`, type: 'server_error', param: null, code: null } };
     res.writeHead(b.status, { 'content-type': 'application/json', ...b.headers });
     res.end(typeof body === 'string' ? body : JSON.stringify(body));
     return;
@@ -102,9 +156,9 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
   }
   if (req.path.includes('/embeddings')) return embeddings(req, res);
   const legacy = req.path.endsWith('/completions') && !req.path.endsWith('/chat/completions');
-  const reply = b.kind === 'reply' ? b : { kind: 'reply' as const };
+  const reply: Extract<Behavior, { kind: 'reply' }> = b.kind === 'reply' ? b : { kind: 'reply', content: b.content, chunks: b.chunks };
   if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b.afterChunks : null, legacy);
-  const usage = reply.usage === null ? undefined : usageOf(reply.usage ?? DEFAULT_USAGE);
+  const usage = reply.usage === null ? undefined : usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE));
   const content = reply.content ?? DEFAULT_REPLY;
   const json = legacy
     ? { id: 'cmpl-mock', object: 'text_completion', created: 1700000000, model: req.body.model, choices: [{ text: content, index: 0, logprobs: null, finish_reason: reply.finishReason ?? 'stop' }], usage }
@@ -133,7 +187,7 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
   res.end(JSON.stringify(json));
 }
 
-function usageOf(u: { prompt: number; completion: number }) {
+function usageOf(u: Usage) {
   return {
     prompt_tokens: u.prompt,
     completion_tokens: u.completion,
@@ -144,7 +198,7 @@ function usageOf(u: { prompt: number; completion: number }) {
 }
 
 /** Splits text into `n` roughly equal pieces (the mock's "tokens"). */
-function pieces(text: string, n: number): string[] {
+export function pieces(text: string, n: number): string[] {
   const size = Math.max(1, Math.ceil(text.length / n));
   const out: string[] = [];
   for (let i = 0; i < text.length; i += size) out.push(text.slice(i, i + size));
@@ -176,17 +230,21 @@ async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<
     }
     frames.push(withUsage({ ...base, choices: [{ index: 0, delta: {}, logprobs: null, finish_reason: reply.finishReason ?? (reply.toolCalls ? 'tool_calls' : 'stop') }] }));
   }
-  if (includeUsage && reply.usage !== null) frames.push({ ...base, choices: [], usage: usageOf(reply.usage ?? DEFAULT_USAGE) });
+  if (includeUsage && reply.usage !== null) frames.push({ ...base, choices: [], usage: usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE)) });
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   for (let i = 0; i < frames.length; i++) {
     if (cutAfter !== null && i === cutAfter) {
+      // Let what was written leave first, then drop the connection without the terminating chunk.
+      await sleep(30);
       res.socket?.destroy();
       return;
     }
     if (res.destroyed) return;
     res.write(`data: ${JSON.stringify(frames[i])}\n\n`);
+    req.framesSent++;
     if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
   }
+  if (res.destroyed) return;
   res.end('data: [DONE]\n\n');
 }
 

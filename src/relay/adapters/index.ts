@@ -2,6 +2,7 @@
 import type { Channel } from '../../channels/channel.js';
 import { openAIProtocol, type Protocol } from './protocol.js';
 import { azureProtocol } from './azure-protocol.js';
+import { anthropicProtocol } from './anthropic-protocol.js';
 
 export function protocolFor(channel: Channel): Protocol {
   switch (channel.format) {
@@ -10,6 +11,6 @@ export function protocolFor(channel: Channel): Protocol {
     case 'openai':
       return openAIProtocol;
     case 'anthropic':
-      return openAIProtocol; // replaced when the Anthropic protocol lands
+      return anthropicProtocol;
   }
 }

@@ -17,8 +17,13 @@ export interface ProtocolContext {
   includeUsage: boolean;
 }
 
+export interface CallOptions {
+  /** max_tokens for formats that require one when the client gave none (Anthropic). */
+  defaultMaxTokens: number;
+}
+
 export interface Protocol {
-  call(channel: Channel, endpoint: OpenAIEndpoint, body: Record<string, unknown>): UpstreamCall;
+  call(channel: Channel, endpoint: OpenAIEndpoint, body: Record<string, unknown>, opts?: CallOptions): UpstreamCall;
   /** A non-stream answer as the OpenAI response text to send; null when the bytes pass through as they are. */
   reply(text: string, ctx: ProtocolContext): string | null;
   streamMapper(ctx: ProtocolContext): StreamMapper;

@@ -1,0 +1,106 @@
+/**
+ * The README's first command, as a new user runs it: the built gateway as a real process on the embedded
+ * default. It serves /healthz quickly, keeps its data across a restart, stops cleanly on SIGTERM, and refuses
+ * bad configuration at boot naming the variable.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createServer } from 'node:net';
+import { PGlite } from '@electric-sql/pglite';
+
+const root = path.resolve(import.meta.dirname, '../..');
+const main = path.join(root, 'dist/main.js');
+
+beforeAll(() => {
+  execFileSync('node', ['scripts/build.mjs'], { cwd: root });
+});
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+interface Proc {
+  child: ChildProcess;
+  output: () => string;
+  exited: Promise<number | null>;
+}
+
+function start(env: Record<string, string>): Proc {
+  const child = spawn('node', [main], {
+    cwd: root,
+    env: { PATH: process.env.PATH!, HOME: process.env.HOME ?? '/tmp', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  return { child, output: () => out, exited };
+}
+
+async function waitHealthy(port: number, ms: number): Promise<number> {
+  const started = Date.now();
+  while (Date.now() - started < ms) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/healthz`);
+      if (res.status === 200) return Date.now() - started;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`no /healthz 200 within ${ms} ms`);
+}
+
+describe('boot on the embedded default', () => {
+  it('serves /healthz within 10 s, keeps data across restarts, and exits 0 on SIGTERM', async () => {
+    const dataDir = mkdtempSync(path.join(tmpdir(), 'lyss-boot-'));
+    const port = await freePort();
+    const env = { PORT: String(port), HOST: '127.0.0.1', LYSS_DATA_DIR: dataDir };
+
+    const first = start(env);
+    const ms = await waitHealthy(port, 10_000);
+    expect(ms).toBeLessThan(10_000);
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect(await ready.json()).toMatchObject({ status: 'ready' });
+    expect(first.output()).toMatch(/INITIAL SUPER ADMIN PASSWORD/);
+    first.child.kill('SIGTERM');
+    expect(await first.exited).toBe(0);
+
+    const second = start(env);
+    await waitHealthy(port, 10_000);
+    expect(second.output()).not.toMatch(/INITIAL SUPER ADMIN PASSWORD/);
+    second.child.kill('SIGTERM');
+    expect(await second.exited).toBe(0);
+
+    // One default tenant and one admin, after two starts.
+    const pg = await PGlite.create(dataDir);
+    try {
+      const tenants = await pg.query<{ slug: string }>('select slug from tenant_organizations');
+      expect(tenants.rows.map((r) => r.slug)).toEqual(['default']);
+      const admins = await pg.query<{ n: number }>("select count(*)::int as n from auth_users where role = 'super_admin'");
+      expect(admins.rows[0]!.n).toBe(1);
+    } finally {
+      await pg.close();
+    }
+  });
+
+  it.each([
+    [{ PORT: 'abc' }, /PORT/],
+    [{ DATABASE_URL: 'nonsense' }, /DATABASE_URL/],
+    [{ PORT: '70000', REDIS_URL: 'nope' }, /PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/],
+  ])('bad configuration %j stops the process at boot, naming the variable', async (env, pattern) => {
+    const proc = start(env as Record<string, string>);
+    const code = await proc.exited;
+    expect(code).not.toBe(0);
+    expect(proc.output()).toMatch(pattern);
+  });
+});

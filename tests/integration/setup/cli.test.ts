@@ -1,0 +1,71 @@
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase, type FreshDatabase } from '../../helpers/test-database.js';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+const fixture = path.join(root, 'tests/integration/setup/fixtures/acme.yaml');
+
+let dir: string;
+let fresh: FreshDatabase | undefined;
+let env: Record<string, string>;
+
+beforeAll(async () => {
+  dir = await mkdtemp(path.join(tmpdir(), 'lyss-cli-'));
+  // On PostgreSQL the CLI gets a database of its own; otherwise an embedded data folder.
+  if (process.env.DATABASE_URL) fresh = await freshDatabase();
+  const base = { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? dir, LOG_LEVEL: 'error' };
+  env = fresh?.url
+    ? { ...base, DATABASE_URL: fresh.url, LYSS_SECRET_KEY: randomBytes(32).toString('base64') }
+    : { ...base, LYSS_DATA_DIR: path.join(dir, 'data') };
+});
+afterAll(async () => {
+  await fresh?.cleanup();
+  await rm(dir, { recursive: true, force: true });
+});
+
+function lyss(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'src/cli.ts', ...args], { cwd: root, env }, (err, stdout, stderr) => {
+      resolve({ code: err ? Number(err.code ?? 1) : 0, stdout, stderr });
+    });
+  });
+}
+
+describe('lyss CLI', () => {
+  it('prints help, and refuses bad usage before opening anything', async () => {
+    const help = await lyss('help');
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('create-token --tenant <slug> --user <email> --name <name>');
+    const missing = await lyss('create-user', '--tenant', 'acme');
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toContain('create-user: missing --email, --password, --role');
+    expect((await lyss('frobnicate')).stderr).toContain('unknown command "frobnicate"');
+  });
+
+  it('applies a file idempotently and creates a token printed once', async () => {
+    const first = await lyss('apply', fixture);
+    expect(first.stderr).toBe('');
+    expect(first.code).toBe(0);
+    expect(first.stdout).toContain('tenants: 1 created, 0 updated, 0 unchanged');
+    const again = await lyss('apply', fixture);
+    expect(again.stdout).toContain('tokens: 0 created, 0 updated, 1 unchanged');
+
+    const token = await lyss('create-token', '--tenant', 'acme', '--user', 'dev@acme.test', '--name', 'laptop');
+    expect(token.code).toBe(0);
+    expect(token.stdout).toMatch(/^lyss-[A-Za-z0-9_-]{40}\n$/);
+    expect(token.stderr).toContain('shown only this once');
+  });
+
+  it('exits 1 naming the problem for a bad file', async () => {
+    const bad = path.join(dir, 'bad.yaml');
+    await writeFile(bad, 'tenants:\n  - slug: acme\n    name: Acme\n    channels:\n      - { name: x, type: nope, key: k, models: [m] }\n');
+    const result = await lyss('apply', bad);
+    expect(result.code).toBe(1);
+    expect(result.stderr).toContain('tenants[0] (acme).channels[0] (x).type: unknown provider type "nope"');
+  });
+});
