@@ -6,6 +6,7 @@ import { ensureMessagePartitions, schedulePartitionMaintenance } from './db/part
 import type { LimitStore } from './store/limit-store.js';
 import { createMemoryStore } from './store/memory-store.js';
 import { createRedisStore } from './store/redis-store.js';
+import { withFailurePolicy } from './store/resilient-store.js';
 import { createSecretBox, type SecretBox } from './crypto/secrets.js';
 import { resolveMasterKeys } from './crypto/master-key.js';
 import { createLogger, type Logger } from './logger.js';
@@ -41,7 +42,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const db = database.db;
   await ensureMessagePartitions(db);
   const stopPartitions = schedulePartitionMaintenance(db, (err) => logger.error('partition maintenance failed', { err }));
-  const store = config.REDIS_URL ? createRedisStore({ url: config.REDIS_URL }) : createMemoryStore();
+  const store = config.REDIS_URL
+    ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger)
+    : createMemoryStore();
   const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
   const secrets = keys ? createSecretBox(keys) : null;
 
