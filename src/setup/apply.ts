@@ -89,8 +89,9 @@ export async function applyConfig(deps: ApplyDeps, file: ParsedConfig): Promise<
     );
 
     for (const [t, tenant] of file.tenants.entries()) {
-      const changed = await applyTenant(tx, { tenant, t, at, types, secrets, summary, problems });
-      if (changed) summary.changedTenantIds.push(summary.tenantIds[summary.tenantIds.length - 1]!);
+      const { id, changed } = await applyTenant(tx, { tenant, t, at, types, secrets, summary, problems });
+      summary.tenantIds.push(id);
+      if (changed) summary.changedTenantIds.push(id);
     }
     // Throwing rolls the whole transaction back: a file with any problem applies nothing.
     if (problems.length > 0) throw new SetupError(problems);
@@ -108,8 +109,8 @@ interface TenantContext {
   problems: string[];
 }
 
-/** Writes one tenant and everything under it, in dependency order; true when any row changed. */
-async function applyTenant(tx: Db, ctx: TenantContext): Promise<boolean> {
+/** Writes one tenant and everything under it, in dependency order (users, groups, channels, tokens). */
+async function applyTenant(tx: Db, ctx: TenantContext): Promise<{ id: string; changed: boolean }> {
   const { tenant, t, at, summary, problems } = ctx;
   let changed = false;
   const count = (kind: ApplyCounts, outcome: Outcome) => {
@@ -124,7 +125,6 @@ async function applyTenant(tx: Db, ctx: TenantContext): Promise<boolean> {
     settings: tenant.settings,
   });
   count(summary.tenants, outcome);
-  summary.tenantIds.push(tenantId);
   await actForTenant(tx, tenantId);
 
   let usersCreated = 0;
@@ -168,7 +168,7 @@ async function applyTenant(tx: Db, ctx: TenantContext): Promise<boolean> {
     const outcome = await applyToken(tx, ctx, tenantId, token, at('tenants', t, 'tokens', i), userId);
     if (outcome) count(summary.tokens, outcome);
   }
-  return changed;
+  return { id: tenantId, changed };
 }
 
 type ResolveUser = (email: string, where: string) => Promise<string | null>;
