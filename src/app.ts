@@ -5,6 +5,7 @@ import { GatewayError, errorBody } from './errors.js';
 import type { Deps } from './deps.js';
 import { requestId } from './http/request-id.js';
 import { relayRoutes } from './relay/routes.js';
+import { adminRoutes } from './admin/routes.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
@@ -27,6 +28,7 @@ export function createApp(deps: Deps): Hono<AppEnv> {
   });
 
   app.route('/v1', relayRoutes(deps.relay));
+  app.route('/api', adminRoutes(deps));
 
   app.notFound((c) => c.json(errorBody('not_found', `Unknown path: ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {

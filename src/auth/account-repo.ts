@@ -18,6 +18,7 @@ export interface LoginUser {
   status: string;
   isActive: boolean;
   lockedUntil: Date | null;
+  mfaEnabled: boolean;
 }
 
 /** Emails are stored lowercase; the comparison lowercases both sides for rows written otherwise. */
@@ -32,6 +33,7 @@ export async function findLoginUser(tx: Db, email: string): Promise<LoginUser | 
       status: u.status,
       isActive: u.isActive,
       lockedUntil: u.lockedUntil,
+      mfaEnabled: u.mfaEnabled,
     })
     .from(u)
     .where(eq(sql`lower(${u.email})`, email.toLowerCase()))

@@ -41,27 +41,36 @@ export const invalidCredentials = () =>
   );
 
 export async function login(deps: LoginDeps, input: LoginInput, meta: ClientMeta): Promise<LoginResult> {
+  const refused = (reason: string) => {
+    // The client learns nothing; the log says why, for whoever investigates a lockout or an attack.
+    deps.logger.info('admin login refused', { tenant: input.tenant, email: input.email, reason, ip: meta.ip });
+    return invalidCredentials();
+  };
   const tenant = await findTenantBySlug(deps.db, input.tenant);
   if (!tenant) {
     await spendVerification(input.password);
-    throw invalidCredentials();
+    throw refused('unknown tenant');
   }
   const user = await withTenant(deps.db, tenant.id, (tx) => findLoginUser(tx, input.email));
   if (!user) {
     await spendVerification(input.password);
-    throw invalidCredentials();
+    throw refused('unknown email');
   }
   // Verified outside any transaction: scrypt is slow on purpose and must not hold a pooled connection.
   const matches = await verifyPassword(input.password, user.hashedPassword);
-  const locked = user.lockedUntil !== null && user.lockedUntil.getTime() > Date.now();
-  if (locked) throw invalidCredentials();
+  if (user.lockedUntil !== null && user.lockedUntil.getTime() > Date.now()) throw refused('locked');
   if (!matches) {
-    await withTenant(deps.db, tenant.id, (tx) => recordLoginFailure(tx, user.id, deps.config.LYSS_LOGIN_MAX_ATTEMPTS, deps.config.LYSS_LOGIN_LOCK_MS));
-    throw invalidCredentials();
+    const { locked } = await withTenant(deps.db, tenant.id, (tx) =>
+      recordLoginFailure(tx, user.id, deps.config.LYSS_LOGIN_MAX_ATTEMPTS, deps.config.LYSS_LOGIN_LOCK_MS),
+    );
+    if (locked) deps.logger.warn('admin account locked after repeated failed logins', { tenant: input.tenant, userId: user.id, ip: meta.ip });
+    throw refused('wrong password');
   }
   // From here the caller has proved the password, so saying why they cannot come in reveals nothing.
   if (!user.isActive || user.status !== 'active') throw new GatewayError('forbidden', 'This account is deactivated.');
   if (tenant.status !== 'active' && user.role !== 'super_admin') throw new GatewayError('tenant_suspended', 'Your organization is not active.');
+  // Fail closed: this gateway cannot check a second factor yet, so an account that requires one cannot log in.
+  if (user.mfaEnabled) throw new GatewayError('forbidden', 'This account requires multi-factor authentication, which this gateway does not support yet.');
   const tokens = await withTenant(deps.db, tenant.id, async (tx) => {
     await recordLoginSuccess(tx, user.id);
     await purgeExpiredSessions(tx, user.id);
