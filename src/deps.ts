@@ -14,9 +14,9 @@ import { listenForChanges } from './cache/invalidation.js';
 import { createPrincipalCache } from './tokens/principal-cache.js';
 import { loadPrincipal } from './tokens/repo.js';
 import { createChannelCache } from './channels/channel-cache.js';
-import { loadTenantChannels, setChannelStatus } from './channels/repo.js';
+import { loadTenantChannels, markChannelError } from './channels/repo.js';
 import { createChannelHealth } from './channels/health.js';
-import { ChannelStatus } from './db/schema/provider.js';
+import { startChannelProbe } from './channels/probe.js';
 import { createUsageRecorder } from './usage/usage-recorder.js';
 import { writeUsageBatch } from './usage/usage-repo.js';
 import { createUpstreamPool } from './relay/upstream.js';
@@ -60,7 +60,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     failures: config.LYSS_COOLDOWN_FAILURES,
     windowMs: config.LYSS_COOLDOWN_WINDOW_MS,
     cooldownMs: config.LYSS_COOLDOWN_MS,
-    markError: (channel, reason) => setChannelStatus(db, channel.tenantId, channel.id, ChannelStatus.error, reason),
+    markError: async (channel, reason) => {
+      await markChannelError(db, channel.tenantId, channel.id, reason);
+    },
   });
   await health.start();
   const usage = createUsageRecorder({
@@ -89,6 +91,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     pricing: createPricing(config.LYSS_MODEL_RATIOS),
     conversations,
   };
+  const probe = startChannelProbe({ db, store, logger, upstream, channels, intervalMs: config.LYSS_PROBE_INTERVAL_MS });
   return {
     config,
     logger,
@@ -99,6 +102,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     async close() {
       stopPartitions();
       await usage.close();
+      await probe.stop();
       await health.stop();
       await stopListening().catch(() => {});
       await upstream.close();

@@ -4,6 +4,7 @@
  * counted in the shared store; N of them within the window put the channel in a short cool-down that is
  * broadcast to every instance, so no instance pays a store round trip per request to ask.
  * Per-channel request, failure and latency counters are kept here for the metrics endpoint.
+ * The way back from status 3 is the background probe (probe.ts); status 2 (an admin's) is never changed here.
  */
 import type { LimitStore } from '../store/limit-store.js';
 import type { Logger } from '../logger.js';
@@ -52,7 +53,9 @@ export function createChannelHealth(opts: HealthOptions): ChannelHealth {
 
   async function countTransient(channel: Channel, reason: string): Promise<void> {
     const count = await opts.store.hit(`{${channel.tenantId}}:fail:${channel.id}`, opts.windowMs);
-    if (count === opts.failures) {
+    // At N and beyond, not only at exactly N: a failure right after a cool-down ends, while the window still
+    // holds N, starts the next one (the first request after a cool-down is the channel's trial).
+    if (count >= opts.failures && !isCooling(channel.id)) {
       const until = Date.now() + opts.cooldownMs;
       coolingUntil.set(channel.id, until);
       opts.logger.warn('channel cooling down', { channelId: channel.id, failures: count, cooldownMs: opts.cooldownMs, reason });
@@ -60,14 +63,16 @@ export function createChannelHealth(opts: HealthOptions): ChannelHealth {
     }
   }
 
+  function isCooling(channelId: string): boolean {
+    const until = coolingUntil.get(channelId);
+    if (until === undefined) return false;
+    if (until > Date.now()) return true;
+    coolingUntil.delete(channelId);
+    return false;
+  }
+
   return {
-    cooling(channelId) {
-      const until = coolingUntil.get(channelId);
-      if (until === undefined) return false;
-      if (until > Date.now()) return true;
-      coolingUntil.delete(channelId);
-      return false;
-    },
+    cooling: isCooling,
     success(channel, latencyMs) {
       const s = statsOf(channel.id);
       s.requests++;

@@ -1,8 +1,9 @@
 /** Channel queries: a tenant's whole channel table (for the cache) and status changes (health). */
-import { eq } from 'drizzle-orm';
+import { and, eq } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import { withTenant } from '../db/tenant.js';
-import { providerChannels, providerTypes } from '../db/schema/index.js';
+import { providerChannels, providerTypes, tenantOrganizations } from '../db/schema/index.js';
+import { ChannelStatus } from '../db/schema/provider.js';
 import type { SecretBox } from '../crypto/secrets.js';
 import type { Channel, WireFormat } from './channel.js';
 
@@ -79,4 +80,37 @@ export async function setChannelStatus(db: Db, tenantId: string, channelId: stri
       .set({ status, statusReason: reason, statusChangedAt: new Date(), updatedAt: new Date() })
       .where(eq(providerChannels.id, channelId)),
   );
+}
+
+/**
+ * Health's status 3, only over status 1: a channel an admin disabled (2) while a request was in flight
+ * stays disabled, and the probe, which re-enables only status 3, never touches it.
+ */
+export async function markChannelError(db: Db, tenantId: string, channelId: string, reason: string): Promise<boolean> {
+  const rows = await withTenant(db, tenantId, (tx) =>
+    tx
+      .update(providerChannels)
+      .set({ status: ChannelStatus.error, statusReason: reason, statusChangedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(providerChannels.id, channelId), eq(providerChannels.status, ChannelStatus.enabled)))
+      .returning({ id: providerChannels.id }),
+  );
+  return rows.length > 0;
+}
+
+/** The probe's way back from status 3 to 1; false when the channel is no longer in status 3. */
+export async function reenableChannel(db: Db, tenantId: string, channelId: string, reason: string): Promise<boolean> {
+  const rows = await withTenant(db, tenantId, (tx) =>
+    tx
+      .update(providerChannels)
+      .set({ status: ChannelStatus.enabled, statusReason: reason, statusChangedAt: new Date(), updatedAt: new Date() })
+      .where(and(eq(providerChannels.id, channelId), eq(providerChannels.status, ChannelStatus.error)))
+      .returning({ id: providerChannels.id }),
+  );
+  return rows.length > 0;
+}
+
+/** Ids of the active tenants (tenant_organizations has no RLS), for jobs that visit every tenant. */
+export async function listActiveTenantIds(db: Db): Promise<string[]> {
+  const rows = await db.select({ id: tenantOrganizations.id }).from(tenantOrganizations).where(eq(tenantOrganizations.status, 'active'));
+  return rows.map((r) => r.id);
 }

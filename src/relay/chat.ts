@@ -104,7 +104,7 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
 }
 
 /** Step 8-9: settle the reservation to the real cost and queue the usage record. */
-async function finish(
+export async function finish(
   r: RelayDeps,
   a: { principal: Principal; req: ChatRequest; attempt: Attempt; summary: ReplySummary; promptTokens: number; conversation: ConversationRef; ctx: RequestContext },
 ): Promise<void> {
@@ -142,13 +142,10 @@ async function finish(
     completionTokens: completion,
     model: req.model,
     at: new Date().toISOString(),
-    conversation: {
-      id: a.conversation.id,
-      title: titleFrom(req.messages),
-      systemPrompt: systemPromptOf(req.messages),
-      messages: principal.tenant.storeContent ? messages : [],
-      messageCount: messages.length,
-    },
+    // Without stored content, nothing of it may land anywhere: the title and system prompt are content too.
+    conversation: principal.tenant.storeContent
+      ? { id: a.conversation.id, title: titleFrom(req.messages), systemPrompt: systemPromptOf(req.messages), messages, messageCount: messages.length }
+      : { id: a.conversation.id, title: titleFrom([]), systemPrompt: null, messages: [], messageCount: messages.length },
   });
 }
 

@@ -8,6 +8,7 @@ import type { RequestContext } from './attempts.js';
 import { handleChat } from './chat.js';
 import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js';
 import { getModel, listModels } from './models.js';
+import { handleMessages } from './messages.js';
 
 export interface RelayEnv {
   Bindings: HttpBindings;
@@ -41,6 +42,7 @@ export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
   app.post('/chat/completions', relay(handleChat));
   app.post('/completions', relay(handleCompletions));
   app.post('/embeddings', relay(handleEmbeddings));
+  app.post('/messages', relay(handleMessages));
   app.get('/models', (c) => listModels(r, c));
   app.get('/models/:id{.+}', (c) => getModel(r, c));
   for (const path of ['/chat/completions', '/completions', '/embeddings']) {

@@ -34,7 +34,24 @@ export interface Protocol {
   maxTokensField(channel: Channel, body: Record<string, unknown>): 'max_tokens' | 'max_completion_tokens';
 }
 
-const passthroughMapper = (): StreamMapper => ({ map: (_event, data) => [data], end: () => [] });
+// An in-stream error event (`data: {"error": ...}`, or `event: error`): its text is the upstream's raw error,
+// never the client's to see. Thrown from the parser callback, it fails over before the first byte and ends
+// the stream with the gateway's own error frame after it. The anchored test stops at the second character
+// of an ordinary chunk.
+const ERROR_EVENT = /^\s*\{\s*"error"\s*:/;
+
+// What the gateway's forced include_usage adds to every chunk; a client that did not ask never sees it from
+// OpenAI directly. OpenAI writes it last, so an exact suffix test does it without parsing the JSON.
+const USAGE_NULL_TAIL = ',"usage":null}';
+
+const passthroughMapper = (ctx: ProtocolContext): StreamMapper => ({
+  map(event, data) {
+    if (event === 'error' || ERROR_EVENT.test(data)) throw new Error('upstream sent an error event in its stream');
+    if (!ctx.includeUsage && data.endsWith(USAGE_NULL_TAIL)) return [`${data.slice(0, -USAGE_NULL_TAIL.length)}}`];
+    return [data];
+  },
+  end: () => [],
+});
 
 export const openAIProtocol: Protocol = {
   call: openAICall,

@@ -1,0 +1,337 @@
+/**
+ * POST /v1/messages: Anthropic's Messages API, for Anthropic SDK clients and the tools built on them.
+ * Authenticated with a Lyss token (x-api-key or Bearer) and routed to any channel serving the model:
+ * Anthropic channels get the request as it came (model mapped, max_tokens capped by the reservation) and
+ * their bytes are relayed; OpenAI-format and Azure channels get it translated (adapters/anthropic/inbound.ts)
+ * and their answers translated back. Booking, failover, settlement and the usage record are the chat
+ * pipeline's (attempts.ts, chat.ts `finish`). Every refusal is in Anthropic's error shape.
+ */
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { createParser } from 'eventsource-parser';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import { GatewayError } from '../errors.js';
+import { readJsonBody } from '../http/body.js';
+import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
+import { chatRequestSchema, parseRequest } from './chat-request.js';
+import { chooseChannels } from './channel-choice.js';
+import { attemptChannels, type RequestContext } from './attempts.js';
+import { finish } from './chat.js';
+import { protocolFor } from './adapters/index.js';
+import type { Protocol, ProtocolContext } from './adapters/protocol.js';
+import { anthropicMessagesCall, asClientError } from './adapters/anthropic-protocol.js';
+import {
+  anthropicMessageId,
+  anthropicToOpenAIRequest,
+  createOpenAIToAnthropicStreamTranslator,
+  openAIErrorToAnthropic,
+  openAIToAnthropicResponse,
+  type AnthropicSseEvent,
+} from './adapters/anthropic/inbound.js';
+import { createAnthropicStreamTranslator } from './adapters/anthropic/stream.js';
+import { fromAnthropicResponse } from './adapters/anthropic/response.js';
+import type { TranslatedError } from './adapters/anthropic/wire.js';
+import { BeforeFirstByteError, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
+import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
+import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
+import { countChatPrompt } from './tokenize.js';
+import type { RelayDeps } from './relay-deps.js';
+import type { RelayEnv } from './routes.js';
+
+const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
+
+/** The fields the gateway reads; the rest passes through (to Anthropic channels) or to the translator. */
+const messagesRequestSchema = z.looseObject({
+  model: z.string().min(1).max(256),
+  messages: z.array(z.looseObject({ role: z.string(), content: z.union([z.string(), z.array(z.unknown())]) })).min(1),
+  // Required by the Messages API, so a request that works here works against Anthropic too.
+  max_tokens: z.number().int().positive(),
+  stream: z.boolean().nullish(),
+});
+
+export async function handleMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
+  try {
+    await serveMessages(r, c, ctx);
+    return RESPONSE_ALREADY_SENT;
+  } catch (err) {
+    if (ctx.res.headersSent) throw err;
+    return anthropicErrorResponse(r, c, ctx, err);
+  }
+}
+
+async function serveMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<void> {
+  const incoming = c.env.incoming;
+  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
+  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
+  const msg = parseRequest(messagesRequestSchema, body);
+  checkModelAllowed(principal, msg.model);
+  if (r.usage.full) throw new GatewayError('service_unavailable', 'The gateway is saturated recording usage; please retry shortly.');
+  const order = await chooseChannels(r, principal, msg.model);
+  const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
+
+  // The OpenAI form of the request: what OpenAI-format channels receive, and what the usage record reads.
+  // Content only an Anthropic channel can run (server tools...) fails translation; that is the client's
+  // error only if no Anthropic channel takes the request.
+  let translated: Record<string, unknown> | null = null;
+  let untranslatable: unknown = null;
+  try {
+    translated = anthropicToOpenAIRequest(body);
+  } catch (err) {
+    untranslatable = err;
+  }
+  const req = parseRequest(chatRequestSchema, translated ?? { model: msg.model, messages: textOnlyMessages(body) });
+
+  const stream = msg.stream === true;
+  const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
+  let promptTokens = finite ? countChatPrompt(req.messages, req.tools) : -1;
+  const desired = finite ? r.pricing.units(msg.model, promptTokens + msg.max_tokens) : 0;
+  const minimum = finite ? r.pricing.units(msg.model, promptTokens + 1) : 0;
+  const messageId = anthropicMessageId(ctx.requestId.replace(/^req_/, ''));
+  const pctx: ProtocolContext = { id: messageId, created: Math.floor(Date.now() / 1000), model: msg.model, includeUsage: true };
+  const headers = baseHeaders(ctx.requestId, { 'request-id': ctx.requestId, 'x-lyss-conversation-id': conversation.id });
+  const clientHeaders = {
+    version: headerOf(incoming.headers['anthropic-version']),
+    beta: headerOf(incoming.headers['anthropic-beta']),
+  };
+
+  await attemptChannels(r, ctx, {
+    principal,
+    order,
+    desired,
+    minimum,
+    build(channel, booking) {
+      const model = channel.modelMapping[msg.model] ?? msg.model;
+      let maxTokens = msg.max_tokens;
+      if (finite) maxTokens = Math.min(maxTokens, Math.floor(r.pricing.tokensFor(msg.model, booking.reserved) - promptTokens));
+      if (channel.format === 'anthropic') return anthropicMessagesCall(channel, { ...body, model, max_tokens: maxTokens }, clientHeaders);
+      if (!translated) asClientError(untranslatable);
+      const out: Record<string, unknown> = { ...translated, model };
+      // OpenAI's reasoning models refuse max_tokens; OpenAI-compatible vendors often know only max_tokens.
+      delete out.max_tokens;
+      out[channel.providerName === 'openai' ? 'max_completion_tokens' : 'max_tokens'] = maxTokens;
+      return protocolFor(channel).call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
+    },
+    error: (channel, status, text) => protocolFor(channel).error(status, text),
+    async serve(attempt) {
+      const native = attempt.channel.format === 'anthropic';
+      let summary: ReplySummary;
+      if (stream) {
+        const sink = native
+          ? nativeSink(pctx)
+          : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
+        const relayed = await relayAnthropicSse({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink });
+        summary = summarizeChunks(sink.chunks);
+        if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
+      } else {
+        let text: string;
+        try {
+          const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
+          if (native) {
+            // The Message goes out byte for byte; its OpenAI reading is only for the usage record.
+            summary = summarizeCompletion(fromAnthropicResponse(JSON.parse(raw), { id: messageId, model: msg.model, created: pctx.created }));
+            text = raw;
+          } else {
+            const completion: unknown = JSON.parse(protocolFor(attempt.channel).reply(raw, pctx) ?? raw);
+            summary = summarizeCompletion(completion);
+            text = JSON.stringify(openAIToAnthropicResponse(completion, { id: messageId, model: msg.model }));
+          }
+        } catch (err) {
+          throw new BeforeFirstByteError(err);
+        }
+        sendJsonText(ctx.res, 200, text, headers);
+      }
+      if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
+      await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
+    },
+  });
+}
+
+function headerOf(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(',') : value;
+}
+
+/** A rough OpenAI view of a conversation the translator refused, for the usage record only. */
+function textOnlyMessages(body: Record<string, unknown>): { role: string; content: string }[] {
+  const text = (content: unknown): string =>
+    typeof content === 'string'
+      ? content
+      : Array.isArray(content)
+        ? content.map((b) => (b && typeof b === 'object' && typeof (b as { text?: unknown }).text === 'string' ? (b as { text: string }).text : '')).join('')
+        : '';
+  const messages = Array.isArray(body.messages) ? body.messages : [];
+  return messages.map((m) => {
+    const role = (m as { role?: unknown })?.role === 'assistant' ? 'assistant' : 'user';
+    return { role, content: text((m as { content?: unknown })?.content) };
+  });
+}
+
+/** A gateway refusal in Anthropic's shape: `{"type":"error","error":{"type","message"}}`, same status. */
+function anthropicErrorResponse(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext, err: unknown): Response {
+  const headers: Record<string, string> = { 'request-id': ctx.requestId };
+  if (err instanceof GatewayError) {
+    if (err.options.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.options.retryAfterSeconds);
+    return c.json(openAIErrorToAnthropic(err.status, { message: err.message, type: err.type }), err.status as ContentfulStatusCode, headers);
+  }
+  r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: c.req.path });
+  return c.json(openAIErrorToAnthropic(500, { message: 'The gateway failed to handle this request.' }), 500, headers);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Streaming
+// ---------------------------------------------------------------------------------------------
+
+function sseFrame(event: string, data: unknown): string {
+  return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** How one stream's events are watched, translated and accounted. */
+interface AnthropicSseSink {
+  /** Upstream bytes go to the client unchanged (Anthropic channels); else the text `event` returns does. */
+  passthrough: boolean;
+  /** Watches one upstream event; returns the Anthropic SSE text to send for it ('' when passing through). */
+  event(name: string | undefined, data: string): string;
+  /** Closing text once upstream ended; throws when the answer was cut short. */
+  end(): string;
+  /**
+   * A content block or the final delta went by: from here on the client must see the stream. Until then
+   * nothing is written, so an early upstream error (overloaded right after message_start) fails over.
+   */
+  begun(): boolean;
+  /** An error upstream reported inside the stream. */
+  failed(): TranslatedError | null;
+  /** OpenAI chunk payloads of the answer, for summarizeChunks (usage, reply text, tool calls). */
+  chunks: string[];
+}
+
+const BEGINS = new Set(['content_block_start', 'message_delta', 'message_stop']);
+
+/** Anthropic channel: bytes pass through; events are read through the Anthropic->OpenAI translator for accounting. */
+function nativeSink(pctx: ProtocolContext): AnthropicSseSink {
+  const t = createAnthropicStreamTranslator({ id: pctx.id, model: pctx.model, created: pctx.created, includeUsage: true });
+  const chunks: string[] = [];
+  let begun = false;
+  let stopped = false;
+  return {
+    passthrough: true,
+    chunks,
+    event(name, data) {
+      // Anthropic names every event; the payload's own type (its first field) covers a server that does not.
+      const type = name ?? /"type"\s*:\s*"([a-z_]+)"/.exec(data)?.[1];
+      if (type && BEGINS.has(type)) begun = true;
+      if (type === 'message_stop') stopped = true;
+      for (const c of t.push(name, data)) chunks.push(JSON.stringify(c));
+      return '';
+    },
+    end() {
+      for (const c of t.finish()) chunks.push(JSON.stringify(c));
+      // An error event already went through with the bytes; anything else without message_stop is a cut.
+      if (!stopped && !t.error()) throw new Error('upstream stream ended before message_stop');
+      return '';
+    },
+    begun: () => begun,
+    failed: () => t.error(),
+  };
+}
+
+/** OpenAI-format channel: chunks are translated to Anthropic's events and kept for accounting. */
+function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number | undefined }): AnthropicSseSink {
+  const mapper = protocol.streamMapper(pctx);
+  const t = createOpenAIToAnthropicStreamTranslator(msg);
+  const chunks: string[] = [];
+  let begun = false;
+  const frames = (events: AnthropicSseEvent[]) => {
+    let text = '';
+    for (const e of events) {
+      if (BEGINS.has(e.event)) begun = true;
+      text += sseFrame(e.event, e.data);
+    }
+    return text;
+  };
+  const push = (payloads: string[]) => {
+    let text = '';
+    for (const p of payloads) {
+      if (p !== '[DONE]') chunks.push(p);
+      text += frames(t.push(p));
+    }
+    return text;
+  };
+  return {
+    passthrough: false,
+    chunks,
+    event: (name, data) => push(mapper.map(name, data)),
+    end() {
+      const failedBefore = t.error() !== null;
+      let text = push(mapper.end());
+      const events = t.finish();
+      if (!failedBefore && t.error()) throw new Error('upstream stream ended before its final chunk');
+      text += frames(events);
+      return text;
+    },
+    begun: () => begun,
+    failed: () => t.error(),
+  };
+}
+
+/**
+ * Writes an Anthropic SSE answer. Nothing is written before the answer begins, so a failure up to then
+ * throws BeforeFirstByteError and attemptChannels tries the next channel. After that, a failure ends the
+ * stream with one `error` event, as Anthropic does.
+ */
+async function relayAnthropicSse(o: {
+  body: AsyncIterable<Buffer>;
+  res: ServerResponse;
+  headers: OutgoingHttpHeaders;
+  abort: AbortController;
+  sink: AnthropicSseSink;
+}): Promise<{ outcome: StreamOutcome; error: unknown }> {
+  const { res, sink } = o;
+  let out = '';
+  let raw: Buffer[] = [];
+  let started = false;
+  const parser = createParser({ onEvent: (e) => (out += sink.event(e.event, e.data)) });
+  const decoder = new TextDecoder();
+
+  const flush = async (force: boolean) => {
+    if (!started) {
+      if (!force && !sink.begun()) return;
+      started = true;
+      res.writeHead(200, o.headers);
+    }
+    const data = sink.passthrough ? Buffer.concat(raw) : out;
+    raw = [];
+    out = '';
+    if (data.length > 0) await writeWithBackpressure(res, data);
+  };
+
+  const onClose = () => {
+    if (!res.writableFinished) o.abort.abort();
+  };
+  res.once('close', onClose);
+  try {
+    for await (const chunk of o.body) {
+      if (sink.passthrough) raw.push(chunk);
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      const failure = sink.failed();
+      if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
+      await flush(false);
+      if (res.destroyed) break;
+    }
+    if (res.destroyed) return { outcome: 'client_closed', error: null };
+    out += sink.end();
+    await flush(true);
+    res.end();
+    const failure = sink.failed();
+    return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
+  } catch (err) {
+    if (o.abort.signal.aborted || res.destroyed) return { outcome: 'client_closed', error: err };
+    if (!started) throw new BeforeFirstByteError(err);
+    const frame = sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' }));
+    await writeWithBackpressure(res, frame).catch(() => {});
+    res.end();
+    return { outcome: 'upstream_cut', error: err };
+  } finally {
+    res.off('close', onClose);
+  }
+}
