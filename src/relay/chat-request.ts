@@ -40,7 +40,10 @@ export const embeddingRequestSchema = z.looseObject({
   encoding_format: z.enum(['float', 'base64']).nullish(),
 });
 
-/** Validates `body`; the first problem becomes a 400 naming its parameter, as OpenAI does. */
+/**
+ * Validates `body`; the first problem becomes a 400 naming its parameter, with OpenAI's codes
+ * (`missing_required_parameter`, `invalid_type`, `invalid_value`).
+ */
 export function parseRequest<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   if (!body || typeof body !== 'object' || Array.isArray(body)) {
     throw new GatewayError('invalid_request_error', 'The request body must be a JSON object.');
@@ -49,7 +52,17 @@ export function parseRequest<T extends z.ZodType>(schema: T, body: unknown): z.i
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-  const missing = issue.code === 'invalid_type' && (body as Record<string, unknown>)[String(issue.path[0])] === undefined && issue.path.length === 1;
-  const message = missing ? `Missing required parameter: '${param}'.` : `Invalid value for '${param}': ${issue.message}.`;
-  throw new GatewayError('invalid_request_error', message, { param });
+  const missing = issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined;
+  if (missing) throw new GatewayError('invalid_request_error', `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' });
+  const code = issue.code === 'invalid_type' || issue.code === 'invalid_union' ? 'invalid_type' : 'invalid_value';
+  throw new GatewayError('invalid_request_error', `Invalid ${code === 'invalid_type' ? 'type' : 'value'} for '${param}': ${issue.message}.`, { param, code });
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let node = root;
+  for (const key of path) {
+    if (node === null || typeof node !== 'object') return undefined;
+    node = (node as Record<PropertyKey, unknown>)[key];
+  }
+  return node;
 }

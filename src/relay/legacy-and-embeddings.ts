@@ -11,7 +11,7 @@ import { authenticate, checkModelAllowed, presentedToken } from './authenticate.
 import { completionRequestSchema, embeddingRequestSchema, parseRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
-import { settle } from './booking.js';
+import { release, settle } from './booking.js';
 import { protocolFor } from './adapters/index.js';
 import { relaySse, SSE_HEADERS, BeforeFirstByteError } from './sse-relay.js';
 import { summarizeChunks, summarizeCompletion } from './reply-summary.js';
@@ -110,14 +110,33 @@ export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: 
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     async serve(attempt) {
       const res = ctx.res;
+      const body = attempt.response.body[Symbol.asyncIterator]();
+      // Nothing goes to the client before the first bytes are in hand: until then another channel may serve.
+      let next: IteratorResult<Buffer>;
+      try {
+        next = await body.next();
+      } catch (err) {
+        throw new BeforeFirstByteError(err);
+      }
       const length = attempt.response.headers['content-length'];
       res.writeHead(200, { ...baseHeaders(ctx.requestId), 'content-type': 'application/json', ...(typeof length === 'string' ? { 'content-length': length } : {}) });
       let tail = '';
-      for await (const chunk of attempt.response.body) {
-        tail = (tail + chunk.toString('latin1')).slice(-4096);
-        if (res.destroyed) break;
-        await writeWithBackpressure(res, chunk);
+      try {
+        for (; !next.done; next = await body.next()) {
+          tail = (tail + next.value.toString('latin1')).slice(-4096);
+          if (res.destroyed) break;
+          await writeWithBackpressure(res, next.value);
+        }
+      } catch (err) {
+        // Cut mid-answer: no usable answer, nothing to bill. Ending the response normally would hand the client
+        // a truncated JSON that looks complete; dropping the connection tells it the truth.
+        await body.return?.().catch(() => undefined);
+        await release(r.store, attempt.booking).catch((e) => r.logger.error('quota release failed; the reservation will expire', { err: e, requestId: ctx.requestId }));
+        r.logger.warn('upstream embeddings answer cut', { requestId: ctx.requestId, channelId: attempt.channel.id, err });
+        res.destroy();
+        return;
       }
+      if (res.destroyed) await body.return?.().catch(() => undefined);
       res.end();
       const m = /"prompt_tokens"\s*:\s*(\d+)/.exec(tail);
       const prompt = m ? Number(m[1]) : promptTokens >= 0 ? promptTokens : countInput(req.input);

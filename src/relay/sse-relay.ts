@@ -1,7 +1,7 @@
 /**
  * Relays an upstream SSE stream to the client as OpenAI chunks. For OpenAI-format upstreams each event's
- * data goes out unchanged (only the SSE framing is rewritten, never the JSON); translating adapters map
- * events to chunks. Every chunk written is also kept, to be read once the stream is over for usage, the
+ * data goes out unchanged (only the SSE framing is rewritten, and the trailing `"usage":null` the forced
+ * include_usage adds is cut for a client that did not ask); translating adapters map events to chunks. Every chunk written is also kept, to be read once the stream is over for usage, the
  * reply text and tool calls, so the per-event path does no JSON work.
  * Nothing is written to the client before the first upstream event, so a failure before it can still fail
  * over to another channel.

@@ -3,11 +3,18 @@
  * LYSS_USAGE_BATCH_SIZE). A failed batch goes back to the head of the queue and is retried, so a database
  * outage delays records but loses none. The queue is bounded: when full the relay refuses new requests
  * (it never drops what it served). On close, whatever cannot be written is spilled to a file that the
- * next start replays.
+ * next start replays. A record the database refuses for good (a data error, not an outage) is written alone,
+ * degraded if need be, so it never holds back the records behind it.
  */
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import type { Logger } from '../logger.js';
+import path from 'node:path';
 import type { UsageRecord } from './usage-record.js';
+
+/** Where records that could not be written before exit wait for the next start; null for a memory:// folder. */
+export function spillFileFor(dataDir: string): string | null {
+  return dataDir.includes('://') ? null : path.join(dataDir, 'usage-spill.jsonl');
+}
 
 export interface UsageRecorder {
   enqueue(record: UsageRecord): void;
@@ -21,6 +28,8 @@ export interface UsageRecorder {
   close(deadlineMs?: number): Promise<void>;
   /** Records written since start (metrics, benchmarks). */
   readonly written: number;
+  /** Quota units of queued records (not yet in PostgreSQL) charged to this token or channel. */
+  pendingCost(kind: 'token' | 'channel', id: string): number;
 }
 
 export interface RecorderOptions {
@@ -31,6 +40,18 @@ export interface RecorderOptions {
   maxQueue: number;
   /** JSON-lines file for records that could not be written before exit; null disables spilling. */
   spillFile: string | null;
+}
+
+/**
+ * SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the same rows fail the same way
+ * on every retry. Anything else (connection, timeout, shutdown) is worth retrying.
+ */
+export function isDataError(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code)) return true;
+  }
+  return false;
 }
 
 export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
@@ -56,21 +77,56 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
     }
   }
 
+  /** Drops the first `n` queued records: `stored` of them are in the database, the rest were refused for good. */
+  function done(n: number, stored = n): void {
+    queue = queue.slice(n);
+    written += stored;
+  }
+
   function flushOnce(): Promise<void> {
     if (flushing) return flushing;
     const batch = queue.slice(0, opts.batchSize);
     if (batch.length === 0) return Promise.resolve();
-    flushing = opts
-      .write(batch)
-      .then(() => {
+    flushing = (async () => {
+      try {
+        await opts.write(batch);
         // Only now leave the queue: a failed write keeps them at the head, in order.
-        queue = queue.slice(batch.length);
-        written += batch.length;
-      })
-      .finally(() => {
-        flushing = null;
-      });
+        done(batch.length);
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        // The database refused something in the batch for good: retrying the batch would refuse it forever and
+        // hold back every record queued behind it. Write the records one by one, so only the bad one is affected.
+        opts.logger.warn('usage batch refused by the database; writing its records one by one', { err, count: batch.length });
+        for (const record of batch) done(1, (await writeAlone(record)) ? 1 : 0);
+      }
+    })().finally(() => {
+      flushing = null;
+    });
     return flushing;
+  }
+
+  /**
+   * One record, degraded step by step until the database takes it: whole; without its messages; spend only.
+   * A connection failure throws (the record stays queued); a record refused even as spend only is logged whole.
+   */
+  async function writeAlone(record: UsageRecord): Promise<boolean> {
+    const variants: UsageRecord[] = [record];
+    if (record.conversation) {
+      variants.push({ ...record, conversation: { ...record.conversation, messages: [] } }, { ...record, conversation: null });
+    }
+    let last: unknown = null;
+    for (const [i, variant] of variants.entries()) {
+      try {
+        await opts.write([variant]);
+        if (i > 0) opts.logger.error('usage record written without part of its content, which the database refused', { err: last, kept: i === 1 ? 'counters and conversation' : 'spend only', record });
+        return true;
+      } catch (err) {
+        if (!isDataError(err)) throw err;
+        last = err;
+      }
+    }
+    opts.logger.error('usage record refused by the database; it is not recorded', { err: last, record });
+    return false;
   }
 
   async function flushAll(): Promise<void> {
@@ -82,16 +138,32 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
 
   function replaySpill(): void {
     if (!opts.spillFile || !existsSync(opts.spillFile)) return;
-    const replaying = `${opts.spillFile}.replay`;
-    renameSync(opts.spillFile, replaying);
+    // Per process: workers sharing a data folder start together, and only one of them may take the file.
+    const replaying = `${opts.spillFile}.${process.pid}.replay`;
+    try {
+      renameSync(opts.spillFile, replaying);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw err;
+    }
     const lines = readFileSync(replaying, 'utf8').split('\n').filter(Boolean);
     for (const line of lines) queue.push(JSON.parse(line) as UsageRecord);
     unlinkSync(replaying);
     opts.logger.info('replaying spilled usage records', { count: lines.length });
   }
 
+  function spill(records: UsageRecord[]): void {
+    appendFileSync(opts.spillFile!, records.map((r) => JSON.stringify(r)).join('\n') + '\n', { mode: 0o600 });
+    opts.logger.error('usage records spilled to disk; they are written at the next start', { count: records.length, file: opts.spillFile });
+  }
+
   return {
     enqueue(record) {
+      if (closed && opts.spillFile) {
+        // A request that outlived shutdown's deadline: nothing will flush the queue any more.
+        spill([record]);
+        return;
+      }
       queue.push(record);
       if (queue.length >= opts.batchSize && !flushing) void tick();
     },
@@ -103,6 +175,11 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
     },
     get written() {
       return written;
+    },
+    pendingCost(kind, id) {
+      let cost = 0;
+      for (const r of queue) if ((kind === 'token' ? r.tokenId : r.channelId) === id) cost += r.cost;
+      return cost;
     },
     flush: flushAll,
     async close(deadlineMs = 10_000) {
@@ -120,8 +197,7 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
       }
       if (flushing) await flushing.catch(() => {});
       if (queue.length > 0 && opts.spillFile) {
-        appendFileSync(opts.spillFile, queue.map((r) => JSON.stringify(r)).join('\n') + '\n', { mode: 0o600 });
-        opts.logger.error('usage records spilled to disk; they are written at the next start', { count: queue.length, file: opts.spillFile });
+        spill(queue);
         queue = [];
       }
     },

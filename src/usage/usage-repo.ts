@@ -1,17 +1,26 @@
 /**
  * Writes a batch of usage records in one transaction: spend on tokens and channels, conversation counters,
  * and chat_messages rows. Rows are aggregated first so each token, channel and conversation is touched once.
+ *
+ * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
+ * text is cleaned to what PostgreSQL stores (no NUL characters, varchar lengths), and rows that point at a
+ * channel or user deleted since the request are written without that link (or, for a deleted user, without
+ * the conversation) instead of violating a foreign key.
  */
 import { sql, type SQL } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { queryRows, type Db } from '../db/client.js';
 import { actForTenant } from '../db/tenant.js';
 import { chatMessages } from '../db/schema/index.js';
+import type { StoredToolCall } from '../db/schema/chat-messages.js';
 import type { UsageRecord } from './usage-record.js';
 
 interface Spend {
   cost: number;
   lastUsed: string;
 }
+
+/** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
+const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
 
 export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): Promise<void> {
   const byTenant = new Map<string, UsageRecord[]>();
@@ -26,25 +35,44 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
       await actForTenant(t, tenantId);
       await addSpend(t, 'provider_tokens', sum(list, (r) => r.tokenId), true);
       await addSpend(t, 'provider_channels', sum(list, (r) => r.channelId), false);
-      await upsertConversations(t, list);
+      const stored = await upsertConversations(t, list);
       const rows = list.flatMap((r) =>
-        (r.conversation?.messages ?? []).map((m, i) => ({
-          tenantId,
-          conversationId: r.conversation!.id,
-          role: m.role,
-          content: m.content,
-          tokenCount: m.tokenCount,
-          modelUsed: m.modelUsed ?? null,
-          responseTimeMs: m.responseTimeMs ?? null,
-          toolCalls: m.toolCalls ?? null,
-          toolCallId: m.toolCallId ?? null,
-          // Keeps the order of one request's messages when they share a timestamp.
-          createdAt: new Date(Date.parse(r.at) + i),
-        })),
+        r.conversation && stored.has(r.conversation.id)
+          ? r.conversation.messages.map((m, i) => ({
+              tenantId,
+              conversationId: r.conversation!.id,
+              role: clip(m.role, WIDTH.role),
+              content: text(m.content),
+              tokenCount: m.tokenCount,
+              modelUsed: m.modelUsed ? clip(m.modelUsed, WIDTH.model) : null,
+              responseTimeMs: m.responseTimeMs ?? null,
+              toolCalls: m.toolCalls ? toolCalls(m.toolCalls) : null,
+              toolCallId: m.toolCallId ? clip(m.toolCallId, WIDTH.toolCallId) : null,
+              // Keeps the order of one request's messages when they share a timestamp.
+              createdAt: new Date(Date.parse(r.at) + i),
+            }))
+          : [],
       );
       for (let i = 0; i < rows.length; i += 1000) await t.insert(chatMessages).values(rows.slice(i, i + 1000));
     }
   });
+}
+
+/** PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings. */
+function text(value: string): string {
+  return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+}
+
+/** At most `width` characters (code points, as varchar counts them), NUL-free. */
+function clip(value: string, width: number): string {
+  const clean = text(value);
+  if (clean.length <= width) return clean;
+  return Array.from(clean).slice(0, width).join('');
+}
+
+function toolCalls(calls: StoredToolCall[]): StoredToolCall[] {
+  const json = JSON.stringify(calls);
+  return json.includes('\\u0000') ? (JSON.parse(json.replaceAll('\\u0000', '')) as StoredToolCall[]) : calls;
 }
 
 function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, Spend> {
@@ -71,7 +99,8 @@ async function addSpend(db: Db, table: 'provider_tokens' | 'provider_channels', 
     from (values ${values}) as v(id, cost, at) where t.id = v.id`);
 }
 
-async function upsertConversations(db: Db, list: readonly UsageRecord[]): Promise<void> {
+/** Creates or updates each conversation; returns the ids that exist afterwards (messages may go there). */
+async function upsertConversations(db: Db, list: readonly UsageRecord[]): Promise<Set<string>> {
   const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();
   for (const r of list) {
     if (!r.conversation) continue;
@@ -86,22 +115,33 @@ async function upsertConversations(db: Db, list: readonly UsageRecord[]): Promis
       }
     } else merged.set(r.conversation.id, { r, messages: r.conversation.messageCount, tokens, at: r.at });
   }
-  if (merged.size === 0) return;
+  if (merged.size === 0) return new Set();
   const values = sql.join(
-    [...merged.values()].map(
-      ({ r, messages, tokens, at }) =>
-        sql`(${r.conversation!.id}::uuid, ${r.tenantId}::uuid, ${r.userId}::uuid, ${r.conversation!.title}, ${r.model}, ${r.channelId}::uuid, ${r.conversation!.systemPrompt}, ${messages}::int, ${tokens}::int, ${at}::timestamptz)`,
-    ),
+    [...merged.values()].map(({ r, messages, tokens, at }) => {
+      const c = r.conversation!;
+      const systemPrompt = c.systemPrompt === null ? null : text(c.systemPrompt);
+      return sql`(${c.id}::uuid, ${r.tenantId}::uuid, ${r.userId}::uuid, ${clip(c.title, WIDTH.title)}, ${clip(r.model, WIDTH.model)}, ${r.channelId}::uuid, ${systemPrompt}, ${messages}::int, ${tokens}::int, ${at}::timestamptz)`;
+    }),
     sql`, `,
   );
-  await db.execute(sql`insert into chat_conversations
+  // A channel deleted since the request leaves the conversation without one (as ON DELETE SET NULL would);
+  // a user deleted since then took their conversations with them, so theirs is not recreated. The int
+  // counters saturate rather than overflow (an overflow would fail the batch on every retry).
+  const rows = await queryRows<{ id: string }>(
+    db,
+    sql`insert into chat_conversations
       (id, tenant_id, user_id, title, model_name, provider_channel_id, system_prompt, message_count, token_usage, created_at, updated_at)
-    select id, tenant_id, user_id, title, model_name, provider_channel_id, system_prompt, message_count, token_usage, at, at
+    select v.id, v.tenant_id, v.user_id, v.title, v.model_name, c.id, v.system_prompt, v.message_count, v.token_usage, v.at, v.at
       from (values ${values}) as v(id, tenant_id, user_id, title, model_name, provider_channel_id, system_prompt, message_count, token_usage, at)
+      join auth_users u on u.id = v.user_id
+      left join provider_channels c on c.id = v.provider_channel_id
     on conflict (id) do update set
-      message_count = chat_conversations.message_count + excluded.message_count,
-      token_usage = chat_conversations.token_usage + excluded.token_usage,
+      message_count = least(chat_conversations.message_count::bigint + excluded.message_count, 2147483647),
+      token_usage = least(chat_conversations.token_usage::bigint + excluded.token_usage, 2147483647),
       model_name = excluded.model_name,
       provider_channel_id = excluded.provider_channel_id,
-      updated_at = greatest(chat_conversations.updated_at, excluded.updated_at)`);
+      updated_at = greatest(chat_conversations.updated_at, excluded.updated_at)
+    returning id`,
+  );
+  return new Set(rows.map((row) => row.id));
 }

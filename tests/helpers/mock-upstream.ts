@@ -39,12 +39,18 @@ export type Behavior =
       finishReason?: string;
       chunkDelayMs?: number;
       chunks?: number;
+      /** Waits this long before the status line (a slow first byte). */
+      headersDelayMs?: number;
     }
   | { kind: 'status'; status: number; body?: unknown; headers?: Record<string, string> }
   | { kind: 'reset' }
   | { kind: 'stall'; ms: number }
-  | { kind: 'cut'; afterChunks: number; content?: string; chunks?: number }
-  | { kind: 'raw'; status?: number; contentType: string; body: string };
+  /** A stream that stops after `afterChunks` frames: the connection drops, or (`hang`) stays open, silent. */
+  | { kind: 'cut'; afterChunks: number; content?: string; chunks?: number; hang?: boolean }
+  /** Exactly this answer; with `cutAfterBytes`, only that much of the body, then the connection drops. */
+  | { kind: 'raw'; status?: number; contentType: string; body: string; cutAfterBytes?: number }
+  /** An SSE answer of exactly these `data:` payloads, each written on its own after `delayMs`, then the end. */
+  | { kind: 'events'; data: string[]; delayMs?: number };
 
 export interface MockUpstream {
   url: string;
@@ -150,14 +156,36 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
     return;
   }
   if (b.kind === 'raw') {
+    if (b.cutAfterBytes !== undefined) {
+      res.writeHead(b.status ?? 200, { 'content-type': b.contentType, 'content-length': Buffer.byteLength(b.body) });
+      res.write(Buffer.from(b.body).subarray(0, b.cutAfterBytes));
+      await sleep(30);
+      res.socket?.destroy();
+      return;
+    }
     res.writeHead(b.status ?? 200, { 'content-type': b.contentType });
     res.end(b.body);
     return;
   }
+  if (b.kind === 'events') {
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' });
+    for (const d of b.data) {
+      if (res.destroyed) return;
+      res.write(`data: ${d}\n\n`);
+      req.framesSent++;
+      await sleep(b.delayMs ?? 20);
+    }
+    res.end();
+    return;
+  }
+  if (b.kind === 'reply' && b.headersDelayMs) {
+    await sleep(b.headersDelayMs);
+    if (res.destroyed) return;
+  }
   if (req.path.includes('/embeddings')) return embeddings(req, res);
   const legacy = req.path.endsWith('/completions') && !req.path.endsWith('/chat/completions');
   const reply: Extract<Behavior, { kind: 'reply' }> = b.kind === 'reply' ? b : { kind: 'reply', content: b.content, chunks: b.chunks };
-  if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b.afterChunks : null, legacy);
+  if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b : null, legacy);
   const usage = reply.usage === null ? undefined : usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE));
   const content = reply.content ?? DEFAULT_REPLY;
   const json = legacy
@@ -205,7 +233,7 @@ export function pieces(text: string, n: number): string[] {
   return out;
 }
 
-async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<Behavior, { kind: 'reply' }>, cutAfter: number | null, legacy: boolean): Promise<void> {
+async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<Behavior, { kind: 'reply' }>, cut: Extract<Behavior, { kind: 'cut' }> | null, legacy: boolean): Promise<void> {
   const includeUsage = req.body?.stream_options?.include_usage === true;
   const base = legacy
     ? { id: 'cmpl-mock', object: 'text_completion', created: 1700000000, model: req.body.model }
@@ -233,7 +261,12 @@ async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<
   if (includeUsage && reply.usage !== null) frames.push({ ...base, choices: [], usage: usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE)) });
   res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive' });
   for (let i = 0; i < frames.length; i++) {
-    if (cutAfter !== null && i === cutAfter) {
+    if (cut && i === cut.afterChunks) {
+      if (cut.hang) {
+        // Silent until the other side gives up.
+        await new Promise((r) => res.once('close', r));
+        return;
+      }
       // Let what was written leave first, then drop the connection without the terminating chunk.
       await sleep(30);
       res.socket?.destroy();

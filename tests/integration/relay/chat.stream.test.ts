@@ -84,6 +84,21 @@ describe('POST /v1/chat/completions, stream', () => {
     expect(frames.filter((f) => f === '[DONE]')).toHaveLength(1);
   });
 
+  it('without include_usage, no chunk carries a usage key (the forced upstream usage leaves no trace)', async () => {
+    const res = await raw(gw, '/v1/chat/completions', { body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true }) });
+    const frames = sseData(await res.text());
+    expect(frames.at(-1)).toBe('[DONE]');
+    expect(frames.length).toBeGreaterThan(3);
+    for (const f of frames.slice(0, -1)) expect(Object.keys(JSON.parse(f) as object)).not.toContain('usage');
+  });
+
+  it('with include_usage, chunks carry usage: null and the last one the usage, as OpenAI sends them', async () => {
+    const res = await raw(gw, '/v1/chat/completions', { body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: true } }) });
+    const chunks = sseData(await res.text()).slice(0, -1).map((f) => JSON.parse(f) as { usage: unknown; choices: unknown[] });
+    expect(chunks.slice(0, -1).every((c) => c.usage === null)).toBe(true);
+    expect(chunks.at(-1)!.usage).toMatchObject({ prompt_tokens: 12, completion_tokens: 7 });
+  });
+
   it('sends SSE headers', async () => {
     const res = await raw(gw, '/v1/chat/completions', { body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true }) });
     expect(res.status).toBe(200);
@@ -110,13 +125,13 @@ describe('POST /v1/chat/completions, stream', () => {
 
   it('maps the model upstream and leaves the rest of a stream request as sent', async () => {
     const request = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, temperature: 0, seed: 7, user: 'u-1', logprobs: false, x_vendor_flag: 'keep-me' };
-    await collect(await sdk(gw).chat.completions.create(request as never));
+    await collect(await sdk(gw).chat.completions.create(request as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming));
     expect(upstream.requests[0]!.body).toEqual({ ...request, model: 'gpt-4o-mini-2024-07-18', stream_options: { include_usage: true } });
   });
 
   it('keeps other stream_options fields the client set', async () => {
     const request = { model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], stream: true, stream_options: { include_usage: false, include_obfuscation: false } };
-    await collect(await sdk(gw).chat.completions.create(request as never));
+    await collect(await sdk(gw).chat.completions.create(request as unknown as OpenAI.Chat.ChatCompletionCreateParamsStreaming));
     expect(upstream.requests[0]!.body.stream_options).toEqual({ include_usage: true, include_obfuscation: false });
   });
 });

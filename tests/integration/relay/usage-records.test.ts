@@ -1,0 +1,237 @@
+/**
+ * What each request leaves in the database once the usage batch is written: spend on the token and the
+ * channel, last_used_at, the conversation row and its chat_messages. The flush timer is turned off so each
+ * test decides when the batch is written.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
+import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
+import { channelRow, conversationRow, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
+import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
+import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
+
+const QUIET = 'lyss-quiet-0123456789abcdef0123456789abc';
+
+let upstream: MockUpstream;
+let gw: TestGateway;
+let acme: string;
+let quiet: string;
+
+beforeAll(async () => {
+  upstream = await startMockUpstream();
+  const base = basicConfig(upstream.url, { channel: { models: ['gpt-4o-mini', 'doomed-model'], model_mapping: { 'gpt-4o-mini': 'gpt-4o-mini-2024-07-18' } } });
+  const quietTenant = {
+    ...base.tenants[0]!,
+    slug: 'quiet',
+    name: 'Quiet',
+    settings: { store_content: false },
+    users: [{ email: 'dev@quiet.test', password: 'another passphrase', role: 'end_user' }],
+    tokens: [{ name: 'ci', user: 'dev@quiet.test', key: QUIET, rate_limit: 100000 }],
+  };
+  const extra = { name: 'doomed', type: 'openai', base_url: `${upstream.url}`, key: 'sk-doomed', models: ['doomed-model'], priority: 100, weight: 1, rate_limit: 100000, scope: 'tenant' };
+  gw = await startGateway({
+    env: { LYSS_USAGE_FLUSH_MS: '600000' },
+    config: { tenants: [{ ...base.tenants[0]!, channels: [...base.tenants[0]!.channels, extra] }, quietTenant] },
+  });
+  acme = await tenantIdOf(gw, 'acme');
+  quiet = await tenantIdOf(gw, 'quiet');
+});
+afterAll(async () => {
+  await gw?.close();
+  await upstream?.close();
+});
+beforeEach(() => upstream.reset());
+
+/** Waits for the request's record to be queued (it is queued just after the answer is sent), then writes it. */
+async function written<T>(check: () => Promise<T>): Promise<T> {
+  return eventually(async () => {
+    await gw.deps.relay.usage.flush();
+    return check();
+  });
+}
+
+async function spend(tenantId = acme) {
+  await gw.deps.relay.usage.flush();
+  return { token: (await tokenRow(gw, tenantId, 'ci')).usedQuota, channel: (await channelRow(gw, tenantId, 'openai-main')).usedQuota };
+}
+
+describe('usage records', () => {
+  it('a chat completion: spend, last_used_at, a new conversation titled from the first user message, two messages', async () => {
+    const before = await spend();
+    const startedAt = Date.now();
+    const messages = [
+      { role: 'system' as const, content: 'You are a travel agent.' },
+      { role: 'user' as const, content: '  Plan a   three-day trip\nto Kyoto  ' },
+    ];
+    const { response } = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages }).withResponse();
+    const conversationId = response.headers.get('x-lyss-conversation-id')!;
+    expect(conversationId).toMatch(/^[0-9a-f-]{36}$/);
+
+    const conversation = await written(async () => {
+      const row = await conversationRow(gw, acme, conversationId);
+      expect(row).not.toBeNull();
+      return row!;
+    });
+    const token = await tokenRow(gw, acme, 'ci');
+    const channel = await channelRow(gw, acme, 'openai-main');
+    expect(token.usedQuota - before.token).toBe(19);
+    expect(channel.usedQuota - before.channel).toBe(19);
+    expect(token.lastUsedAt).not.toBeNull();
+    expect(token.lastUsedAt!.getTime()).toBeGreaterThanOrEqual(startedAt - 1000);
+
+    const [dev] = await inTenant(gw, acme, (tx) => tx.select({ id: authUsers.id }).from(authUsers).where(eq(authUsers.email, 'dev@acme.test')));
+    expect(conversation).toMatchObject({
+      tenantId: acme,
+      userId: dev!.id,
+      title: 'Plan a three-day trip to Kyoto',
+      modelName: 'gpt-4o-mini',
+      providerChannelId: channel.id,
+      systemPrompt: 'You are a travel agent.',
+      messageCount: 2,
+      tokenUsage: 19,
+      status: 'active',
+    });
+
+    const rows = await messageRows(gw, acme, conversationId);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toMatchObject({ tenantId: acme, role: 'user', content: messages[1]!.content, tokenCount: countText(messages[1]!.content), toolCalls: null });
+    expect(rows[1]).toMatchObject({ tenantId: acme, role: 'assistant', content: DEFAULT_REPLY, tokenCount: 7, modelUsed: 'gpt-4o-mini-2024-07-18', toolCalls: null });
+    expect(rows[1]!.responseTimeMs).toBeGreaterThanOrEqual(0);
+    expect(rows[1]!.responseTimeMs).toBeLessThan(Date.now() - startedAt + 1000);
+    expect(rows[0]!.createdAt.getTime()).toBeLessThan(rows[1]!.createdAt.getTime());
+  });
+
+  it('a stream whose client did not ask for usage is billed with the usage the upstream reported', async () => {
+    upstream.script(() => ({ kind: 'reply', usage: { prompt: 21, completion: 13 } }));
+    const before = await spend();
+    const { data, response } = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'stream it' }], stream: true }).withResponse();
+    for await (const _ of data);
+    const conversationId = response.headers.get('x-lyss-conversation-id')!;
+    const rows = await written(async () => {
+      const r = await messageRows(gw, acme, conversationId);
+      expect(r).toHaveLength(2);
+      return r;
+    });
+    expect(rows[1]).toMatchObject({ role: 'assistant', content: DEFAULT_REPLY, tokenCount: 13 });
+    expect((await spend()).token - before.token).toBe(34);
+    expect((await conversationRow(gw, acme, conversationId))!.tokenUsage).toBe(34);
+  });
+
+  it('an upstream that reports no usage is billed with the local tokenizer', async () => {
+    upstream.script(() => ({ kind: 'reply', usage: null, content: 'Counting tokens locally, one by one.' }));
+    const messages = [{ role: 'user' as const, content: 'How many tokens is this prompt?' }];
+    const expected = countChatPrompt(messages) + countText('Counting tokens locally, one by one.');
+    for (const stream of [false, true]) {
+      const before = await spend();
+      if (stream) for await (const _ of await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages, stream: true }));
+      else await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages });
+      await written(async () => expect((await tokenRow(gw, acme, 'ci')).usedQuota - before.token).toBe(expected));
+    }
+  });
+
+  it('only the messages after the last assistant turn are new; the title is cut at 100 characters', async () => {
+    const long = `${'word '.repeat(40)}end`;
+    const { response } = await sdk(gw)
+      .chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: [{ type: 'text', text: long }] },
+          { role: 'assistant', content: 'earlier answer' },
+          { role: 'user', content: 'follow-up question' },
+        ],
+      })
+      .withResponse();
+    const id = response.headers.get('x-lyss-conversation-id')!;
+    const rows = await written(async () => {
+      const r = await messageRows(gw, acme, id);
+      expect(r).toHaveLength(2);
+      return r;
+    });
+    expect(rows.map((r) => [r.role, r.content])).toEqual([
+      ['user', 'follow-up question'],
+      ['assistant', DEFAULT_REPLY],
+    ]);
+    const conversation = (await conversationRow(gw, acme, id))!;
+    expect(conversation.title).toHaveLength(100);
+    expect(conversation.title.endsWith('…')).toBe(true);
+    expect(long.startsWith(conversation.title.slice(0, 99))).toBe(true);
+  });
+
+  it('store_content=false: counters recorded, no message rows, nothing of the content anywhere', async () => {
+    const before = await spend(quiet);
+    const secret = 'my bank password is hunter2';
+    const { response } = await sdk(gw, QUIET)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'system', content: `system: ${secret}` }, { role: 'user', content: secret }] })
+      .withResponse();
+    const id = response.headers.get('x-lyss-conversation-id')!;
+    const conversation = await written(async () => {
+      const row = await conversationRow(gw, quiet, id);
+      expect(row).not.toBeNull();
+      return row!;
+    });
+    expect(conversation.messageCount).toBe(2);
+    expect(conversation.tokenUsage).toBe(19);
+    expect(JSON.stringify(conversation)).not.toContain('hunter2');
+    expect(await messageRows(gw, quiet, id)).toEqual([]);
+    expect((await spend(quiet)).token - before.token).toBe(19);
+    // The other tenant's batch, written in the same transaction, still stores content.
+    expect(await inTenant(gw, quiet, (tx) => tx.select().from(chatMessages))).toEqual([]);
+  });
+
+  it('a record whose channel was deleted before the batch was written still lands (conversation without a channel)', async () => {
+    const pendingBefore = gw.deps.relay.usage.pending;
+    const { response } = await sdk(gw).chat.completions.create({ model: 'doomed-model', messages: [{ role: 'user', content: 'last words' }] }).withResponse();
+    const id = response.headers.get('x-lyss-conversation-id')!;
+    await eventually(async () => expect(gw.deps.relay.usage.pending).toBeGreaterThan(pendingBefore));
+    const before = (await tokenRow(gw, acme, 'ci')).usedQuota;
+    await inTenant(gw, acme, (tx) => tx.delete(providerChannels).where(eq(providerChannels.name, 'doomed')));
+    await gw.deps.relay.usage.flush();
+    expect(gw.deps.relay.usage.pending).toBe(0);
+    expect((await tokenRow(gw, acme, 'ci')).usedQuota - before).toBe(19);
+    const conversation = (await conversationRow(gw, acme, id))!;
+    expect(conversation.providerChannelId).toBeNull();
+    expect(await messageRows(gw, acme, id)).toHaveLength(2);
+  });
+
+  it('content the database cannot store as is (NUL characters, over-long ids) does not jam the writer', async () => {
+    const longId = `call_${'x'.repeat(150)}`;
+    const { response } = await sdk(gw)
+      .chat.completions.create({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: 'nul \u0000 inside' },
+          { role: 'assistant', content: null, tool_calls: [{ id: longId, type: 'function', function: { name: 'f', arguments: '{"a":"\u0000"}' } }] },
+          { role: 'tool', tool_call_id: longId, content: 'result \u0000 here' },
+        ],
+      })
+      .withResponse();
+    const id = response.headers.get('x-lyss-conversation-id')!;
+    const rows = await written(async () => {
+      const r = await messageRows(gw, acme, id);
+      expect(r).toHaveLength(2);
+      return r;
+    });
+    expect(rows[0]!.role).toBe('tool');
+    expect(rows[0]!.content).toBe('result  here');
+    expect(gw.deps.relay.usage.pending).toBe(0);
+  });
+
+  it('the token of a user deleted before the batch was written does not jam the writer', async () => {
+    const key = 'lyss-gone-0123456789abcdef0123456789abcde';
+    await gw.apply({
+      tenants: [{ slug: 'acme', name: 'Acme', users: [{ email: 'gone@acme.test', password: 'a long passphrase', role: 'end_user' }], tokens: [{ name: 'gone', user: 'gone@acme.test', key, rate_limit: 1000 }] }],
+    });
+    const pendingBefore = gw.deps.relay.usage.pending;
+    await sdk(gw, key).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'bye' }] });
+    await eventually(async () => expect(gw.deps.relay.usage.pending).toBeGreaterThan(pendingBefore));
+    await inTenant(gw, acme, (tx) => tx.delete(authUsers).where(eq(authUsers.email, 'gone@acme.test')));
+    const before = await spend().catch(() => null);
+    expect(before).not.toBeNull();
+    expect(gw.deps.relay.usage.pending).toBe(0);
+    // Later records are written as usual.
+    const r = await sdk(gw, TEST_TOKEN).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'still here' }] });
+    expect(r.choices).toHaveLength(1);
+    await written(async () => expect((await tokenRow(gw, acme, 'ci')).usedQuota - before!.token).toBe(19));
+  });
+});

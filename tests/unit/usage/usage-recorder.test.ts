@@ -1,0 +1,138 @@
+/**
+ * The usage queue (src/usage/usage-recorder.ts): an outage keeps every record queued, in order, and writes
+ * each exactly once when the database returns; a record the database refuses for good is isolated
+ * (degraded step by step) instead of jamming the queue behind it.
+ */
+import { describe, expect, it } from 'vitest';
+import { createUsageRecorder, isDataError } from '../../../src/usage/usage-recorder.js';
+import type { UsageRecord } from '../../../src/usage/usage-record.js';
+import type { Logger } from '../../../src/logger.js';
+
+function record(n: number, messages = 1): UsageRecord {
+  return {
+    tenantId: 't',
+    tokenId: 'tok',
+    userId: 'u',
+    channelId: 'c',
+    cost: n,
+    promptTokens: n,
+    completionTokens: 0,
+    model: 'm',
+    at: new Date(1_700_000_000_000 + n).toISOString(),
+    conversation: { id: `conv-${n}`, title: 't', systemPrompt: null, messages: Array.from({ length: messages }, () => ({ role: 'user', content: `msg ${n}`, tokenCount: 1 })), messageCount: messages },
+  };
+}
+
+function logger() {
+  const lines: { level: string; msg: string }[] = [];
+  const log = (level: string) => (msg: string) => void lines.push({ level, msg });
+  return { lines, logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } as Logger };
+}
+
+const dataError = (code: string) => Object.assign(new Error('Failed query'), { cause: Object.assign(new Error('violates'), { code }) });
+
+describe('usage recorder', () => {
+  it('classifies SQLSTATE classes 22 and 23 (directly or as a cause) as data errors, nothing else', () => {
+    expect(isDataError(dataError('23503'))).toBe(true);
+    expect(isDataError(Object.assign(new Error('x'), { code: '22021' }))).toBe(true);
+    expect(isDataError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(false);
+    expect(isDataError(Object.assign(new Error('x'), { code: '57P01' }))).toBe(false);
+    expect(isDataError(new Error('plain'))).toBe(false);
+  });
+
+  it('an outage keeps the records queued; they are written once, in order, when the database returns', async () => {
+    const writes: number[][] = [];
+    let down = true;
+    const { logger: log } = logger();
+    const rec = createUsageRecorder({
+      logger: log,
+      flushMs: 1_000_000,
+      batchSize: 2,
+      maxQueue: 100,
+      spillFile: null,
+      write: async (batch) => {
+        if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+        writes.push(batch.map((r) => r.cost));
+      },
+    });
+    for (const n of [1, 2, 3]) rec.enqueue(record(n));
+    await expect(rec.flush()).rejects.toThrow('ECONNREFUSED');
+    expect(rec.pending).toBe(3);
+    down = false;
+    await rec.flush();
+    expect(writes).toEqual([[1, 2], [3]]);
+    expect(rec.pending).toBe(0);
+    expect(rec.written).toBe(3);
+    await rec.close();
+  });
+
+  it('a record refused for good is written alone, degraded, and the rest go through', async () => {
+    const writes: { cost: number; messages: number | null }[] = [];
+    const { lines, logger: log } = logger();
+    const rec = createUsageRecorder({
+      logger: log,
+      flushMs: 1_000_000,
+      batchSize: 10,
+      maxQueue: 100,
+      spillFile: null,
+      write: async (batch) => {
+        // Record 2's messages can never be stored; record 4 cannot be stored at all.
+        if (batch.some((r) => r.cost === 4)) throw dataError('22P05');
+        if (batch.some((r) => r.cost === 2 && (r.conversation?.messages.length ?? 0) > 0)) throw dataError('22021');
+        for (const r of batch) writes.push({ cost: r.cost, messages: r.conversation ? r.conversation.messages.length : null });
+      },
+    });
+    for (const n of [1, 2, 3, 4, 5]) rec.enqueue(record(n));
+    await rec.flush();
+    expect(writes).toEqual([
+      { cost: 1, messages: 1 },
+      { cost: 2, messages: 0 },
+      { cost: 3, messages: 1 },
+      { cost: 5, messages: 1 },
+    ]);
+    expect(rec.pending).toBe(0);
+    expect(rec.written).toBe(4);
+    expect(lines.filter((l) => l.level === 'error').map((l) => l.msg)).toEqual([
+      'usage record written without part of its content, which the database refused',
+      'usage record refused by the database; it is not recorded',
+    ]);
+    await rec.close();
+  });
+
+  it('an outage in the middle of writing one by one keeps exactly the unwritten records', async () => {
+    const writes: number[] = [];
+    let calls = 0;
+    const { logger: log } = logger();
+    let down = false;
+    let lost = false;
+    const rec = createUsageRecorder({
+      logger: log,
+      flushMs: 1_000_000,
+      batchSize: 10,
+      maxQueue: 100,
+      spillFile: null,
+      write: async (batch) => {
+        calls++;
+        if (down) throw new Error('connection lost');
+        if (batch.length > 1) throw dataError('23503');
+        if (batch[0]!.cost === 3 && !lost) {
+          lost = true;
+          down = true;
+          throw new Error('connection lost');
+        }
+        writes.push(batch[0]!.cost);
+      },
+    });
+    for (const n of [1, 2, 3, 4]) rec.enqueue(record(n));
+    await expect(rec.flush()).rejects.toThrow('connection lost');
+    expect(writes).toEqual([1, 2]);
+    expect(rec.pending).toBe(2);
+    down = false;
+    await rec.flush().catch(() => {});
+    // 3 and 4 again: the batch [3, 4] is refused as a whole (data error), then each alone; 3 now succeeds.
+    expect(writes).toEqual([1, 2, 3, 4]);
+    expect(rec.pending).toBe(0);
+    expect(calls).toBeGreaterThan(4);
+    await rec.close();
+  });
+});
