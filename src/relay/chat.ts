@@ -5,7 +5,6 @@
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { GatewayError } from '../errors.js';
-import type { Channel } from '../channels/channel.js';
 import { readJsonBody } from '../http/body.js';
 import type { Principal } from '../tokens/principal.js';
 import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
@@ -16,15 +15,13 @@ import { settle } from './booking.js';
 import { newMessages, systemPromptOf, textOf, titleFrom, type ConversationRef } from './conversations.js';
 import { protocolFor } from './adapters/index.js';
 import type { ProtocolContext } from './adapters/protocol.js';
-import { relaySse, SSE_HEADERS, BeforeFirstByteError } from './sse-relay.js';
-import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
-import { baseHeaders, readBody, sendJsonText } from './respond.js';
+import type { ReplySummary } from './reply-summary.js';
+import { baseHeaders } from './respond.js';
+import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
 import { countChatPrompt, countText } from './tokenize.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
 import type { RecordedMessage } from '../usage/usage-record.js';
-
-const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 
 export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
   const incoming = c.env.incoming;
@@ -52,6 +49,15 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
   };
   const headers = baseHeaders(ctx.requestId, { 'x-lyss-conversation-id': conversation.id });
 
+  const budget: Omit<CompletionBudget, 'maxTokensField'> = {
+    model: req.model,
+    stream,
+    streamOptions: req.stream_options,
+    promptTokens: finite ? promptTokens : null,
+    requestedMax,
+    n,
+  };
+
   await attemptChannels(r, ctx, {
     principal,
     order,
@@ -59,43 +65,12 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
     minimum,
     build(channel, booking) {
       const protocol = protocolFor(channel);
-      const out: Record<string, unknown> = { ...body, model: channel.modelMapping[req.model] ?? req.model };
-      // Always ask for usage; the usage chunk reaches the client only if it asked (see Protocol.hold).
-      if (stream) out.stream_options = { ...(req.stream_options ?? {}), include_usage: true };
-      if (finite) {
-        const allowed = Math.floor((r.pricing.tokensFor(req.model, booking.reserved) - promptTokens) / n);
-        if (requestedMax === null || allowed < requestedMax) out[protocol.maxTokensField(channel, body)] = allowed;
-      }
+      const out = upstreamBody(r, body, channel, booking, { ...budget, maxTokensField: protocol.maxTokensField(channel, body) });
       return protocol.call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     async serve(attempt) {
-      const protocol = protocolFor(attempt.channel);
-      let summary: ReplySummary;
-      if (stream) {
-        const relayed = await relaySse({
-          body: attempt.response.body,
-          res: ctx.res,
-          headers: { ...headers, ...SSE_HEADERS },
-          mapper: protocol.streamMapper(pctx),
-          hold: (data) => protocol.hold(data, pctx),
-          abort: ctx.abort,
-        });
-        summary = summarizeChunks(relayed.chunks);
-        if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
-      } else {
-        let text: string;
-        let parsed: unknown;
-        try {
-          const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
-          text = protocol.reply(raw, pctx) ?? raw;
-          parsed = JSON.parse(text);
-        } catch (err) {
-          throw new BeforeFirstByteError(err);
-        }
-        sendJsonText(ctx.res, 200, text, headers);
-        summary = summarizeCompletion(parsed);
-      }
+      const summary = await relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx });
       if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
       await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
     },
@@ -148,5 +123,3 @@ export async function finish(
       : { id: a.conversation.id, title: titleFrom([]), systemPrompt: null, messages: [], messageCount: messages.length },
   });
 }
-
-export type { Channel };

@@ -13,9 +13,9 @@ import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { release, settle } from './booking.js';
 import { protocolFor } from './adapters/index.js';
-import { relaySse, SSE_HEADERS, BeforeFirstByteError } from './sse-relay.js';
-import { summarizeChunks, summarizeCompletion } from './reply-summary.js';
-import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
+import { BeforeFirstByteError } from './sse-relay.js';
+import { baseHeaders, writeWithBackpressure } from './respond.js';
+import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
 import { countInput, countText } from './tokenize.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
@@ -42,44 +42,25 @@ export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx:
   const pctx = { id: `cmpl-${ctx.requestId}`, created: Math.floor(Date.now() / 1000), model: req.model, includeUsage: stream && req.stream_options?.include_usage === true };
   const headers = baseHeaders(ctx.requestId);
 
+  const budget: CompletionBudget = {
+    model: req.model,
+    stream,
+    streamOptions: req.stream_options,
+    promptTokens: finite ? promptTokens : null,
+    requestedMax,
+    n,
+    maxTokensField: 'max_tokens',
+  };
+
   await attemptChannels(r, ctx, {
     principal,
     order,
     desired,
     minimum,
-    build(channel, booking) {
-      const out: Record<string, unknown> = { ...body, model: channel.modelMapping[req.model] ?? req.model };
-      if (stream) out.stream_options = { ...(req.stream_options ?? {}), include_usage: true };
-      if (finite) {
-        const allowed = Math.floor((r.pricing.tokensFor(req.model, booking.reserved) - promptTokens) / n);
-        if (requestedMax === null || allowed < requestedMax) out.max_tokens = allowed;
-      }
-      return protocolFor(channel).call(channel, '/completions', out);
-    },
+    build: (channel, booking) => protocolFor(channel).call(channel, '/completions', upstreamBody(r, body, channel, booking, budget)),
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     async serve(attempt) {
-      const protocol = protocolFor(attempt.channel);
-      let summary;
-      if (stream) {
-        const relayed = await relaySse({
-          body: attempt.response.body,
-          res: ctx.res,
-          headers: { ...headers, ...SSE_HEADERS },
-          mapper: protocol.streamMapper(pctx),
-          hold: (data) => protocol.hold(data, pctx),
-          abort: ctx.abort,
-        });
-        summary = summarizeChunks(relayed.chunks);
-      } else {
-        let text: string;
-        try {
-          text = await readBody(attempt.response.body, 64 * 1024 * 1024);
-          summary = summarizeCompletion(JSON.parse(text));
-        } catch (err) {
-          throw new BeforeFirstByteError(err);
-        }
-        sendJsonText(ctx.res, 200, text, headers);
-      }
+      const summary = await relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx });
       if (promptTokens < 0 && !summary.usage) promptTokens = countInput(req.prompt);
       const prompt = summary.usage?.prompt_tokens ?? promptTokens;
       const completion = summary.usage?.completion_tokens ?? countText(summary.content);

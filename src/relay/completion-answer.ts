@@ -1,0 +1,70 @@
+/**
+ * What chat and legacy completions share once the quota is known: the upstream body (model mapped, usage
+ * always requested, max_tokens capped to the reservation) and the answer (relayed as a stream or whole).
+ */
+import type { OutgoingHttpHeaders } from 'node:http';
+import type { Channel } from '../channels/channel.js';
+import type { Attempt, RequestContext } from './attempts.js';
+import type { Booking } from './booking.js';
+import type { Protocol, ProtocolContext } from './adapters/protocol.js';
+import { BeforeFirstByteError, relaySse, SSE_HEADERS } from './sse-relay.js';
+import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
+import { readBody, sendJsonText } from './respond.js';
+import type { RelayDeps } from './relay-deps.js';
+
+const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
+
+export interface CompletionBudget {
+  model: string;
+  stream: boolean;
+  streamOptions: Record<string, unknown> | null | undefined;
+  /** null when no finite quota is in play: then the request is sent as the client wrote it. */
+  promptTokens: number | null;
+  requestedMax: number | null;
+  n: number;
+  maxTokensField: 'max_tokens' | 'max_completion_tokens';
+}
+
+export function upstreamBody(r: RelayDeps, body: Record<string, unknown>, channel: Channel, booking: Booking, b: CompletionBudget): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...body, model: channel.modelMapping[b.model] ?? b.model };
+  // Always ask for usage; the usage chunk reaches the client only if it asked (see Protocol.hold).
+  if (b.stream) out.stream_options = { ...(b.streamOptions ?? {}), include_usage: true };
+  if (b.promptTokens !== null) {
+    const allowed = Math.floor((r.pricing.tokensFor(b.model, booking.reserved) - b.promptTokens) / b.n);
+    if (b.requestedMax === null || allowed < b.requestedMax) out[b.maxTokensField] = allowed;
+  }
+  return out;
+}
+
+/** Sends the answer to the client and returns what it said. Throws BeforeFirstByteError to fail over. */
+export async function relayCompletion(
+  r: RelayDeps,
+  ctx: RequestContext,
+  attempt: Attempt,
+  protocol: Protocol,
+  o: { stream: boolean; headers: OutgoingHttpHeaders; pctx: ProtocolContext },
+): Promise<ReplySummary> {
+  if (o.stream) {
+    const relayed = await relaySse({
+      body: attempt.response.body,
+      res: ctx.res,
+      headers: { ...o.headers, ...SSE_HEADERS },
+      mapper: protocol.streamMapper(o.pctx),
+      hold: (data) => protocol.hold(data, o.pctx),
+      abort: ctx.abort,
+    });
+    if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
+    return summarizeChunks(relayed.chunks);
+  }
+  let text: string;
+  let parsed: unknown;
+  try {
+    const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
+    text = protocol.reply(raw, o.pctx) ?? raw;
+    parsed = JSON.parse(text);
+  } catch (err) {
+    throw new BeforeFirstByteError(err);
+  }
+  sendJsonText(ctx.res, 200, text, o.headers);
+  return summarizeCompletion(parsed);
+}
