@@ -34,7 +34,8 @@ export function createUpstreamPool(opts: { connectTimeoutMs: number; firstByteTi
     bodyTimeout: opts.idleTimeoutMs,
     keepAliveTimeout: 30_000,
     keepAliveMaxTimeout: 600_000,
-    connections: 1024,
+    // No cap per origin: every OpenAI channel shares api.openai.com, and each open stream holds a connection.
+    connections: null,
   });
   return {
     async send(call, signal) {

@@ -1,0 +1,116 @@
+/**
+ * The real gateway as the bench runs it: `node dist/main.js` (the esbuild bundle `npm start` runs) in its own
+ * process, configured only through its environment, plus the databases it needs.
+ */
+import { readFileSync } from 'node:fs';
+import postgres from 'postgres';
+import { spawnNode, sleep, type Child } from './procs.js';
+
+export interface GatewayEnv {
+  port: number;
+  databaseUrl: string | null;
+  redisUrl: string | null;
+  secretKey: string;
+  configFile: string | null;
+  dataDir: string;
+  workers?: number;
+  logLevel?: string;
+}
+
+export function gatewayEnv(g: GatewayEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {
+    PATH: process.env.PATH,
+    HOME: process.env.HOME,
+    NODE_ENV: 'production',
+    PORT: String(g.port),
+    HOST: '127.0.0.1',
+    LYSS_SECRET_KEY: g.secretKey,
+    LYSS_DATA_DIR: g.dataDir,
+    LYSS_WORKERS: String(g.workers ?? 1),
+    LOG_LEVEL: g.logLevel ?? 'info',
+  };
+  if (g.databaseUrl) env.DATABASE_URL = g.databaseUrl;
+  if (g.redisUrl) env.REDIS_URL = g.redisUrl;
+  if (g.configFile) env.LYSS_CONFIG = g.configFile;
+  return env;
+}
+
+export function spawnGateway(name: string, g: GatewayEnv, logFile: string, nodeArgs: string[] = []): Child {
+  return spawnNode(name, [...nodeArgs, 'dist/main.js'], { env: gatewayEnv(g), logFile });
+}
+
+/** Waits until GET /readyz answers 200 (database and store reachable); bounded. */
+export async function waitReady(child: Child, port: number, timeoutMs: number): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  let exited: number | string | null = null;
+  void child.exited.then((c) => (exited = c));
+  while (performance.now() < deadline) {
+    if (exited !== null) throw new Error(`${child.name} exited (${exited}) before it was ready; see ${child.logFile}`);
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}/readyz`, { signal: AbortSignal.timeout(2000) });
+      await res.text();
+      if (res.status === 200) return;
+    } catch {
+      // Not listening yet.
+    }
+    await sleep(25);
+  }
+  throw new Error(`${child.name} not ready within ${timeoutMs} ms; see ${child.logFile}`);
+}
+
+/** A database URL on the same server as `serverUrl`, named `name`. */
+export function databaseUrl(serverUrl: string, name: string): string {
+  const u = new URL(serverUrl);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+export async function createDatabase(serverUrl: string, name: string): Promise<string> {
+  const sql = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await sql.unsafe(`create database "${name}"`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+  return databaseUrl(serverUrl, name);
+}
+
+export async function dropDatabase(serverUrl: string, name: string): Promise<void> {
+  const sql = postgres(serverUrl, { max: 1, onnotice: () => {}, connect_timeout: 5 });
+  try {
+    await sql.unsafe(`drop database if exists "${name}" with (force)`);
+  } finally {
+    await sql.end({ timeout: 5 });
+  }
+}
+
+export interface LogSummary {
+  warn: number;
+  error: number;
+  /** Each distinct warn/error message and how often it was logged. */
+  messages: Record<string, number>;
+}
+
+/** Counts the warnings and errors in a gateway log (one JSON object a line; other lines are ignored). */
+export function summarizeLog(file: string): LogSummary {
+  const out: LogSummary = { warn: 0, error: 0, messages: {} };
+  let text = '';
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch {
+    return out;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.startsWith('{')) continue;
+    try {
+      const e = JSON.parse(line) as { level?: string; msg?: string };
+      if (e.level !== 'warn' && e.level !== 'error') continue;
+      out[e.level]++;
+      const key = `${e.level}: ${e.msg ?? ''}`;
+      out.messages[key] = (out.messages[key] ?? 0) + 1;
+    } catch {
+      // Not a log entry.
+    }
+  }
+  return out;
+}

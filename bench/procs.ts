@@ -1,0 +1,209 @@
+/**
+ * Child processes of the bench (mock, bare proxy, gateways), each in its own process so CPU and memory are
+ * accounted per process from /proc, plus the small waits the orchestration needs. Every wait is bounded.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLK_TCK = 100; // Linux USER_HZ; /proc/<pid>/stat times are in these ticks.
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export interface Child {
+  name: string;
+  proc: ChildProcess;
+  pid: number;
+  logFile: string;
+  /** Resolves with the exit code (or signal name) once the process is gone. */
+  exited: Promise<number | string>;
+}
+
+/** Spawns `node ...args`, its stdout and stderr appended to `logFile`; `onLine` sees each stdout line. */
+export function spawnNode(name: string, args: string[], opts: { env: NodeJS.ProcessEnv; logFile: string; onLine?: (line: string) => void }): Child {
+  const proc = spawn(process.execPath, args, { cwd: ROOT, env: opts.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log = createWriteStream(opts.logFile, { flags: 'a' });
+  proc.stderr!.pipe(log, { end: false });
+  const lines = createInterface({ input: proc.stdout! });
+  lines.on('line', (line) => {
+    log.write(line + '\n');
+    opts.onLine?.(line);
+  });
+  const exited = new Promise<number | string>((resolve) => {
+    proc.once('exit', (code, signal) => {
+      // Let the last lines reach the log before closing it.
+      setTimeout(() => log.end(), 50);
+      resolve(code ?? signal ?? -1);
+    });
+  });
+  if (proc.pid === undefined) throw new Error(`${name}: spawn failed`);
+  return { name, proc, pid: proc.pid, logFile: opts.logFile, exited };
+}
+
+/** Spawns a bench helper (a bundled script) that prints one `{"ready":true,...}` JSON line when it listens. */
+export async function spawnHelper<T>(name: string, script: string, opts: { env: NodeJS.ProcessEnv; logFile: string; timeoutMs?: number }): Promise<{ child: Child; ready: T }> {
+  let resolveReady!: (v: T) => void;
+  const ready = new Promise<T>((r) => (resolveReady = r));
+  const child = spawnNode(name, [script], {
+    env: opts.env,
+    logFile: opts.logFile,
+    onLine: (line) => {
+      if (!line.startsWith('{"ready"')) return;
+      resolveReady(JSON.parse(line) as T);
+    },
+  });
+  const result = await Promise.race([
+    ready,
+    child.exited.then((code) => {
+      throw new Error(`${name} exited (${code}) before it was ready; see ${opts.logFile}`);
+    }),
+    sleep(opts.timeoutMs ?? 20_000).then(() => {
+      throw new Error(`${name} not ready within ${opts.timeoutMs ?? 20_000} ms; see ${opts.logFile}`);
+    }),
+  ]);
+  return { child, ready: result };
+}
+
+/** Sends SIGTERM and waits for the exit, bounded; SIGKILL after `graceMs`. */
+export async function stopChild(child: Child, graceMs = 20_000): Promise<number | string> {
+  if (child.proc.exitCode !== null || child.proc.signalCode !== null) return child.exited;
+  child.proc.kill('SIGTERM');
+  const code = await Promise.race([child.exited, sleep(graceMs).then(() => 'timeout' as const)]);
+  if (code === 'timeout') {
+    child.proc.kill('SIGKILL');
+    return child.exited;
+  }
+  return code;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as net.AddressInfo).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** CPU seconds (user + system) a process has used so far; null once it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
+    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+  } catch {
+    return null;
+  }
+}
+
+/** Resident set size in bytes, from /proc/<pid>/status VmRSS; null once it is gone. */
+export function rssBytes(pid: number): number | null {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Pids of processes whose command name is `comm` (postgres backends come and go, so look each time). */
+export function pidsByComm(comm: string): number[] {
+  const out: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      if (readFileSync(`/proc/${entry}/comm`, 'utf8').trim() === comm) out.push(Number(entry));
+    } catch {
+      // Gone between the listing and the read.
+    }
+  }
+  return out;
+}
+
+/** CPU seconds the whole machine has spent busy (all cores; idle and iowait excluded), from /proc/stat. */
+export function machineBusySeconds(): number {
+  try {
+    const first = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!;
+    const [, user, nice, system, , , irq, softirq, steal] = first.trim().split(/\s+/).map(Number);
+    return (user! + nice! + system! + irq! + softirq! + steal!) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+
+export interface Window {
+  seconds: number;
+  /** CPU seconds used in the window, per named process (or process group). */
+  cpu: Record<string, number>;
+  /** Peak RSS in the window, per named process, in bytes. */
+  peakRss: Record<string, number>;
+}
+
+/**
+ * Samples RSS of the named processes every `intervalMs`, and measures CPU between `start()` and `stop()`.
+ * Groups (postgres, redis-server) are found by command name and summed, CPU only.
+ */
+export class Meter {
+  private readonly pids = new Map<string, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private peaks: Record<string, number> = {};
+  private cpuStart: Record<string, number> = {};
+  private startedAt = 0;
+  private selfStart: NodeJS.CpuUsage = process.cpuUsage();
+  private machineStart = 0;
+
+  constructor(private readonly groups: string[] = ['postgres', 'redis-server'], private readonly intervalMs = 100) {}
+
+  track(name: string, pid: number): void {
+    this.pids.set(name, pid);
+  }
+
+  untrack(name: string): void {
+    this.pids.delete(name);
+  }
+
+  private groupCpu(comm: string): number {
+    return pidsByComm(comm).reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+  }
+
+  private sample(): void {
+    for (const [name, pid] of this.pids) {
+      const rss = rssBytes(pid);
+      if (rss !== null && rss > (this.peaks[name] ?? 0)) this.peaks[name] = rss;
+    }
+  }
+
+  start(): void {
+    this.peaks = {};
+    this.cpuStart = {};
+    for (const [name, pid] of this.pids) this.cpuStart[name] = cpuSeconds(pid) ?? 0;
+    for (const g of this.groups) this.cpuStart[g] = this.groupCpu(g);
+    this.selfStart = process.cpuUsage();
+    this.machineStart = machineBusySeconds();
+    this.startedAt = performance.now();
+    this.sample();
+    this.timer = setInterval(() => this.sample(), this.intervalMs);
+  }
+
+  stop(): Window {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = null;
+    this.sample();
+    const cpu: Record<string, number> = {};
+    for (const [name, pid] of this.pids) cpu[name] = (cpuSeconds(pid) ?? 0) - (this.cpuStart[name] ?? 0);
+    for (const g of this.groups) cpu[g] = this.groupCpu(g) - (this.cpuStart[g] ?? 0);
+    const self = process.cpuUsage(this.selfStart);
+    cpu['load generator'] = (self.user + self.system) / 1e6;
+    // What the rest of the machine used meanwhile: other people's work on a shared machine skews every figure.
+    const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
+    cpu['other processes'] = Math.max(0, machineBusySeconds() - this.machineStart - ours);
+    return { seconds: (performance.now() - this.startedAt) / 1000, cpu, peakRss: { ...this.peaks } };
+  }
+}

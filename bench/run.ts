@@ -1,0 +1,303 @@
+/**
+ * `npm run bench`: the mock upstream, the bare proxy and the real gateway (dist/main.js, every feature on:
+ * PostgreSQL, Redis, LYSS_CONFIG's 3 tenants / 50 channels / 1,000 tokens) in separate processes, driven in
+ * interleaved rounds; then open streams, cold start, the usage-row check and the two-process limits check.
+ * Prints one markdown table and writes bench/results/latest.md and latest.json. Missed targets print FAIL;
+ * they never fail the process (a benchmark reports, it does not test). Durations: see README (BENCH_* env).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createDatabase, dropDatabase, spawnGateway, summarizeLog, waitReady, type GatewayEnv } from './gateway.js';
+import { firstSuccess, openStreams, paced, saturate, type LoadResult, type Req } from './load.js';
+import { freePort, Meter, ROOT, rssBytes, sleep, spawnHelper, stopChild, type Child } from './procs.js';
+import {
+  checkTargets,
+  medianRun,
+  renderMarkdown,
+  TARGETS,
+  type BenchReport,
+  type RunFigures,
+  type Scenario,
+  type StreamsRun,
+  type Target,
+} from './report.js';
+import { runScale, type ScaleResult } from './scale.js';
+import { requestVariants } from './seed.js';
+import { buildHelpers, childEnv, fdLimit, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed } from './setup.js';
+import { compareUsage, readUsageRows } from './usage-check.js';
+
+const MB = 1024 * 1024;
+/** Each bench request records its user message and the answer (the system prompt goes on the conversation). */
+const MESSAGES_PER_REQUEST = 2;
+/** The gateway's undici Agent `connections` (src/relay/upstream.ts), for the report. */
+const GATEWAY_POOL_CONNECTIONS = 1024;
+
+const s = loadSettings();
+const began = performance.now();
+const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() - began) / 1000).toFixed(1).padStart(6)} s] ${msg}\n`);
+
+const workDir = mkdtempSync(path.join(os.tmpdir(), 'lyss-bench-'));
+const children: Child[] = [];
+let dbName: string | null = null;
+
+async function main(): Promise<void> {
+  log(`work dir ${workDir}`);
+  const fds = fdLimit();
+  if (fds < s.openStreams * 2 + 1000) log(`WARNING: open-file limit ${fds} is low for ${s.openStreams} streams; raise it (ulimit -n) before running`);
+
+  // Services: real PostgreSQL and Redis when they answer, else the embedded defaults, marked in the output.
+  const fallback: string[] = [];
+  const pgVersion = await probePostgres(s.databaseServer);
+  const redisVersion = await probeRedis(s.redisUrl);
+  if (!pgVersion) fallback.push(`PostgreSQL unreachable at ${s.databaseServer}: the gateway runs on embedded PGlite`);
+  if (!redisVersion) fallback.push(`Redis unreachable at ${s.redisUrl}: the gateway runs on the in-process limits store`);
+  for (const f of fallback) log(`FALLBACK: ${f}`);
+
+  const loadStart = os.loadavg();
+  const helpers = await buildHelpers(workDir);
+  const mock = await startMockChild(s, workDir, helpers.mock);
+  children.push(mock.child);
+  const { child: bare, ready: bareReady } = await spawnHelper<{ port: number }>('bare', helpers.bare, {
+    env: childEnv({ BARE_TARGET: `http://127.0.0.1:${mock.ports[0]}` }),
+    logFile: path.join(workDir, 'bare.log'),
+  });
+  children.push(bare);
+  const { seed, configFile } = writeSeed(s, mock.ports, workDir);
+  log(`mock on ports ${mock.ports.join(',')}; bare proxy on ${bareReady.port}; seed: ${s.tenants} tenants, ${seed.channels} channels, ${seed.tokens.length} tokens`);
+
+  let databaseUrl: string | null = null;
+  if (pgVersion) {
+    dbName = `lyss_bench_${Date.now()}`;
+    databaseUrl = await createDatabase(s.databaseServer, dbName);
+  }
+  const gwBase: Omit<GatewayEnv, 'port'> = {
+    databaseUrl,
+    redisUrl: redisVersion ? s.redisUrl : null,
+    secretKey: newSecretKey(),
+    configFile,
+    dataDir: path.join(workDir, 'data'),
+    workers: 1,
+  };
+  const gwPort = await freePort();
+  const bootStart = performance.now();
+  const gateway = spawnGateway('gateway', { ...gwBase, port: gwPort }, path.join(workDir, 'gateway.log'));
+  children.push(gateway);
+  await waitReady(gateway, gwPort, 180_000);
+  const firstBootMs = performance.now() - bootStart;
+  log(`gateway ready on ${gwPort} after ${firstBootMs.toFixed(0)} ms (first boot: migrations + seeding)`);
+
+  const meter = new Meter();
+  meter.track('gateway', gateway.pid);
+  meter.track('mock', mock.child.pid);
+  meter.track('bare', bare.pid);
+  const PROC: Record<Target, string> = { direct: 'mock', bare: 'bare', gateway: 'gateway' };
+  const URL_OF: Record<Target, string> = {
+    direct: `http://127.0.0.1:${mock.ports[0]}/v1/chat/completions`,
+    bare: `http://127.0.0.1:${bareReady.port}/v1/chat/completions`,
+    gateway: `http://127.0.0.1:${gwPort}/v1/chat/completions`,
+  };
+  const jsonReqs = requestVariants(seed.tokens, { stream: false });
+  const streamReqs = requestVariants(seed.tokens, { stream: true });
+  const slowReqs = requestVariants(seed.tokens, { stream: true, slow: { chunks: s.slowChunks, delayMs: s.slowDelayMs } });
+
+  // Every 2xx the gateway completed must have its usage row: count them all, warm-up included.
+  let served = 0;
+  let clientUsage = 0;
+  const account = (target: Target, r: { ok: number; mismatches?: number; incomplete?: number; usage: number }) => {
+    if (target !== 'gateway') return;
+    served += r.ok + (r.mismatches ?? 0) + (r.incomplete ?? 0);
+    clientUsage += r.usage;
+  };
+
+  const measured = async (target: Target, run: () => Promise<LoadResult>): Promise<RunFigures> => {
+    meter.start();
+    const r = await run();
+    const w = meter.stop();
+    account(target, r);
+    const cpu = Object.fromEntries(Object.entries(w.cpu).map(([k, v]) => [k, v / w.seconds]));
+    const cpuUsPerRequest = ((w.cpu[PROC[target]] ?? NaN) / (r.ok + r.mismatches)) * 1e6;
+    return { ...r, cores: cpu[PROC[target]] ?? NaN, cpuUsPerRequest, cpu, peakRssMb: (w.peakRss[PROC[target]] ?? NaN) / MB };
+  };
+
+  log(`warm-up: ${s.warmupSeconds} s non-stream + ${s.warmupSeconds} s stream per target`);
+  for (const t of TARGETS) {
+    account(t, await saturate({ url: URL_OF[t], connections: s.connections, seconds: s.warmupSeconds, requests: jsonReqs, stream: false }));
+    account(t, await saturate({ url: URL_OF[t], connections: s.connections, seconds: s.warmupSeconds, requests: streamReqs, stream: true }));
+  }
+
+  // Open streams, right after the warm-up (so the gateway's RSS is that of a warm process holding the streams,
+  // not of the heap the saturation rounds grew): bare proxy first (the floor), then the gateway.
+  const streamsRun = async (target: 'bare' | 'gateway', port: number, pid: number): Promise<StreamsRun> => {
+    await fetch(`http://127.0.0.1:${mock.ports[0]}/__reset-peaks`).then((r) => r.text());
+    const rssBeforeMb = (rssBytes(pid) ?? NaN) / MB;
+    meter.start();
+    const r = await openStreams({ port, path: '/v1/chat/completions', count: s.openStreams, rampMs: s.openStreamsRampMs, requests: slowReqs, timeoutMs: 120_000 });
+    const w = meter.stop();
+    account(target, { ok: r.ok, incomplete: r.incomplete, usage: r.usage });
+    await sleep(1000);
+    const cpuSeconds = w.cpu[PROC[target]] ?? NaN;
+    const run: StreamsRun = { ...r, peakRssMb: (w.peakRss[PROC[target]] ?? NaN) / MB, cpuSeconds, cores: cpuSeconds / w.seconds, rssBeforeMb, rssAfterMb: (rssBytes(pid) ?? NaN) / MB };
+    log(`open streams ${target}: ${r.ok}/${r.requested} ok, peak open ${r.peakOpen}, errors ${r.non2xx}/${r.errors}/${r.incomplete}, ` +
+      `${Object.keys(r.errorKinds).length ? `(${JSON.stringify(r.errorKinds)}) ` : ''}ttfb p99 ${r.ttfbP99.toFixed(0)} ms, peak RSS ${run.peakRssMb.toFixed(0)} MB, cpu ${cpuSeconds.toFixed(1)} s`);
+    return run;
+  };
+  const bareStreams = await streamsRun('bare', bareReady.port, bare.pid);
+  const gatewayStreams = await streamsRun('gateway', gwPort, gateway.pid);
+  const mockStats = (await fetch(`http://127.0.0.1:${mock.ports[0]}/__stats`).then((r) => r.json())) as { peakSockets: number[]; fromGateway: number };
+  // Port 0 carries the direct and bare-proxy traffic; the others only the gateway's channels.
+  const upstreamPeak = Math.max(...mockStats.peakSockets.slice(mock.ports.length > 1 ? 1 : 0));
+
+  const scenarios = {
+    nonStream: { title: `non-stream, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: jsonReqs, stream: false }) },
+    stream: { title: `stream, ${s.streamChunks} chunks, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: streamReqs, stream: true }) },
+    paced: { title: `non-stream at a fixed ${s.rate} req/s (latency)`, run: (t: Target) => paced({ url: URL_OF[t], rate: s.rate, seconds: s.seconds, requests: jsonReqs, stream: false }) },
+  };
+  type Key = keyof typeof scenarios;
+  const rounds: Record<Key, Record<Target, RunFigures[]>> = {
+    nonStream: { direct: [], bare: [], gateway: [] },
+    stream: { direct: [], bare: [], gateway: [] },
+    paced: { direct: [], bare: [], gateway: [] },
+  };
+  for (let round = 1; round <= s.rounds; round++) {
+    for (const key of Object.keys(scenarios) as Key[]) {
+      for (const t of TARGETS) {
+        const fig = await measured(t, () => scenarios[key].run(t));
+        rounds[key][t].push(fig);
+        log(`round ${round} ${key.padEnd(9)} ${t.padEnd(7)} ${fig.rps.toFixed(0).padStart(6)} req/s  p50 ${fig.p50.toFixed(3)} ms  p99 ${fig.p99.toFixed(3)} ms  ` +
+          `cpu ${fig.cores.toFixed(2)} (${fig.cpuUsPerRequest.toFixed(0)} µs/req)  rss ${fig.peakRssMb.toFixed(0)} MB  errors ${fig.non2xx}/${fig.errors}/${fig.mismatches}/${fig.unanswered}`);
+      }
+    }
+  }
+  const scenario = (key: Key): Scenario => ({
+    title: scenarios[key].title,
+    rounds: rounds[key],
+    median: { direct: medianRun(rounds[key].direct), bare: medianRun(rounds[key].bare), gateway: medianRun(rounds[key].gateway) },
+  });
+
+  // SIGTERM drains and flushes the usage queue; exit 0 means the flush finished.
+  const code = await stopChild(gateway, 60_000);
+  meter.untrack('gateway');
+  const gatewayLog = summarizeLog(gateway.logFile);
+  log(`gateway stopped (exit ${code}); its log: ${gatewayLog.warn} warnings, ${gatewayLog.error} errors`);
+  const readRows = () => readUsageRows(databaseUrl ? { databaseUrl } : { pgliteDir: gwBase.dataDir });
+  const rowsAfterLoad = await readRows();
+  const mockAfterLoad = (await fetch(`http://127.0.0.1:${mock.ports[0]}/__stats`).then((r) => r.json())) as { fromGateway: number };
+  const loadUsage = { ...compareUsage(rowsAfterLoad, served, clientUsage, MESSAGES_PER_REQUEST), mockCallsFromGateway: mockAfterLoad.fromGateway };
+  log(`usage check after load: served ${served}, assistant rows ${rowsAfterLoad.assistantRows}, ${loadUsage.pass ? 'all match' : loadUsage.problems.join('; ')}`);
+  const servedBeforeProbes = served;
+  const usageBeforeProbes = clientUsage;
+
+  // Cold start: a new process on the seeded database, to the first successful chat completion.
+  const startupMsLogged: (number | null)[] = [];
+  const coldStart = async (withConfig: boolean): Promise<number> => {
+    const port = await freePort();
+    const logFile = path.join(workDir, `cold-${withConfig ? 'config' : 'noconfig'}.log`);
+    const since = performance.now();
+    const child = spawnGateway(`cold-start`, { ...gwBase, port, configFile: withConfig ? configFile : null }, logFile);
+    children.push(child);
+    try {
+      const r = await firstSuccess({ url: `http://127.0.0.1:${port}/v1/chat/completions`, request: jsonReqs[1]!, since, timeoutMs: 120_000 });
+      served += 1;
+      clientUsage += r.usage;
+      return r.ms;
+    } finally {
+      await stopChild(child, 30_000);
+      const m = /"startupMs":(\d+)/.exec(readFileSync(logFile, 'utf8'));
+      startupMsLogged.push(m ? Number(m[1]) : null);
+    }
+  };
+  const withConfigMs = await coldStart(true);
+  const withoutConfigMs = await coldStart(false);
+  log(`cold start: ${withConfigMs.toFixed(0)} ms with LYSS_CONFIG, ${withoutConfigMs.toFixed(0)} ms without`);
+
+  // The probes are answered and the process is sent SIGTERM at once: does a record survive that?
+  const rowsFinal = await readRows();
+  const probes = {
+    served: served - servedBeforeProbes,
+    rowsAdded: rowsFinal.assistantRows - rowsAfterLoad.assistantRows,
+    usage: clientUsage - usageBeforeProbes,
+    usageAdded: rowsFinal.tokenUsed - rowsAfterLoad.tokenUsed,
+    pass: false,
+  };
+  probes.pass = probes.rowsAdded === probes.served && probes.usageAdded === probes.usage;
+  log(`usage check, SIGTERM right after an answer: ${probes.rowsAdded}/${probes.served} rows`);
+  const usage = { load: loadUsage, sigtermRightAfterAnswer: probes };
+
+  let scale: ScaleResult | { skipped: string };
+  if (s.skipScale) scale = { skipped: 'BENCH_SKIP_SCALE=1' };
+  else if (!pgVersion || !redisVersion) scale = { skipped: 'needs real PostgreSQL and Redis (one of them is unreachable)' };
+  else {
+    log(`two processes: rate limit ${s.scaleRateLimit}/min and quota ${s.scaleQuota} across both`);
+    scale = await runScale({ pgServerUrl: s.databaseServer, redisUrl: s.redisUrl, mockPorts: mock.ports, workDir, secretKey: newSecretKey(), limit: s.scaleRateLimit, quota: s.scaleQuota, keepDatabase: s.keepDatabase });
+    log(`two processes: rate ${scale.rate.admitted}/${scale.rate.sent} admitted (limit ${scale.rate.limit}), quota used ${scale.quota.usedInPostgres}/${scale.quota.quota}`);
+  }
+
+  const base: Omit<BenchReport, 'targets' | 'elapsedSeconds'> = {
+    date: new Date().toISOString(),
+    machine: {
+      cpus: os.cpus().length,
+      cpuModel: os.cpus()[0]?.model.trim() ?? 'unknown',
+      memoryGb: Math.round(os.totalmem() / 1024 ** 3),
+      node: process.versions.node,
+      fdLimit: String(fds),
+      loadAverageStart: loadStart,
+      loadAverageEnd: os.loadavg(),
+    },
+    backends: {
+      database: pgVersion ? `PostgreSQL ${pgVersion}` : 'embedded PGlite (fallback)',
+      store: redisVersion ? `Redis ${redisVersion}` : 'in-process store (fallback)',
+      fallback,
+    },
+    settings: {
+      seconds: s.seconds,
+      rounds: s.rounds,
+      warmupSeconds: s.warmupSeconds,
+      connections: s.connections,
+      rate: s.rate,
+      streamChunks: s.streamChunks,
+      openStreams: s.openStreams,
+      slowChunks: s.slowChunks,
+      slowDelayMs: s.slowDelayMs,
+      openStreamsRampMs: s.openStreamsRampMs,
+      mockPorts: s.mockPorts,
+      tenants: s.tenants,
+      channels: seed.channels,
+      tokens: seed.tokens.length,
+    },
+    firstBootMs,
+    scenarios: { nonStream: scenario('nonStream'), stream: scenario('stream'), paced: scenario('paced') },
+    openStreams: { bare: bareStreams, gateway: gatewayStreams, upstreamPeakSocketsPerOrigin: upstreamPeak, origins: Math.max(1, mock.ports.length - 1), gatewayPoolConnectionsPerOrigin: GATEWAY_POOL_CONNECTIONS },
+    coldStart: { withConfigMs, withoutConfigMs, startupMsLogged },
+    gatewayLog: { exitCode: code, ...gatewayLog },
+    usage,
+    scale,
+  };
+  const report: BenchReport = { ...base, targets: checkTargets(base), elapsedSeconds: (performance.now() - began) / 1000 };
+  const md = renderMarkdown(report);
+  const outDir = process.env.BENCH_OUT_DIR ? path.resolve(process.env.BENCH_OUT_DIR) : path.join(ROOT, 'bench', 'results');
+  mkdirSync(outDir, { recursive: true });
+  writeFileSync(path.join(outDir, 'latest.md'), md);
+  writeFileSync(path.join(outDir, 'latest.json'), JSON.stringify(report, null, 2) + '\n');
+  process.stdout.write(md + '\n');
+  log(`written ${path.relative(ROOT, outDir) || '.'}/latest.md and latest.json`);
+}
+
+async function cleanup(): Promise<void> {
+  for (const c of children.reverse()) await stopChild(c, 20_000).catch(() => {});
+  if (dbName && !s.keepDatabase) await dropDatabase(s.databaseServer, dbName).catch((err) => log(`could not drop ${dbName}: ${String(err)}`));
+  if (process.env.BENCH_KEEP_WORKDIR !== '1') rmSync(workDir, { recursive: true, force: true });
+}
+
+let failed = false;
+try {
+  await main();
+} catch (err) {
+  failed = true;
+  log(`bench aborted: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+  log(`logs kept in ${workDir}`);
+  process.env.BENCH_KEEP_WORKDIR = '1';
+} finally {
+  await cleanup();
+}
+process.exit(failed ? 1 : 0);
