@@ -9,7 +9,9 @@ export function requestId(): MiddlewareHandler<{ Variables: { requestId: string 
     const given = c.req.header('x-request-id');
     const id = given && SANE.test(given) ? given : `req_${randomUUID().replaceAll('-', '')}`;
     c.set('requestId', id);
-    c.header('x-request-id', id);
     await next();
+    // The relay writes its answers to the socket itself (with this id); the header goes on everything else,
+    // errors included, once the response exists.
+    if (!c.res.headers.has('x-hono-already-sent')) c.res.headers.set('x-request-id', id);
   };
 }
