@@ -6,6 +6,7 @@ import type { Deps } from './deps.js';
 import { requestId } from './http/request-id.js';
 import { relayRoutes } from './relay/routes.js';
 import { adminRoutes } from './admin/routes.js';
+import type { StoreFailureStats } from './store/resilient-store.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
@@ -23,7 +24,11 @@ export function createApp(deps: Deps): Hono<AppEnv> {
       check('store', () => deps.store.ping()),
     ]);
     const failing = checks.filter((r) => !r.ok);
-    const body = { status: failing.length ? 'unavailable' : 'ready', checks: Object.fromEntries(checks.map((r) => [r.name, r.ok ? 'ok' : r.reason])) };
+    const body = {
+      status: failing.length ? 'unavailable' : 'ready',
+      checks: Object.fromEntries(checks.map((r) => [r.name, r.ok ? 'ok' : r.reason])),
+      counters: counters(deps),
+    };
     return c.json(body, failing.length ? 503 : 200);
   });
 
@@ -40,6 +45,21 @@ export function createApp(deps: Deps): Hono<AppEnv> {
     return c.json(errorBody('internal_error', 'The gateway failed to handle this request.'), 500);
   });
   return app;
+}
+
+/** What an operator wants to see while something is down: the usage backlog and the store's failures. */
+function counters(deps: Deps): Record<string, number> {
+  const usage = deps.relay.usage;
+  const failures = (deps.store as Partial<{ failureStats: StoreFailureStats }>).failureStats;
+  return {
+    usagePending: usage.pending,
+    usageWritten: usage.written,
+    storeFailures: failures?.failures ?? 0,
+    storeFailOpenAdmits: failures?.failOpenAdmits ?? 0,
+    storeFailClosedRefusals: failures?.failClosedRefusals ?? 0,
+    storeRecoveries: failures?.recoveries ?? 0,
+    storeReplayPending: failures?.replayPending ?? 0,
+  };
 }
 
 async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: true } | { name: string; ok: false; reason: string }> {

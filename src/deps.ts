@@ -1,5 +1,4 @@
 /** Builds every long-lived dependency from the configuration, and closes them in reverse order. */
-import path from 'node:path';
 import type { Config } from './config.js';
 import { openDatabase, type Database } from './db/client.js';
 import { ensureMessagePartitions, schedulePartitionMaintenance } from './db/partitions.js';
@@ -17,7 +16,8 @@ import { createChannelCache } from './channels/channel-cache.js';
 import { loadTenantChannels, markChannelError } from './channels/repo.js';
 import { createChannelHealth } from './channels/health.js';
 import { startChannelProbe } from './channels/probe.js';
-import { createUsageRecorder } from './usage/usage-recorder.js';
+import { createUsageRecorder, spillFileFor, type UsageRecorder } from './usage/usage-recorder.js';
+import { durableSpend } from './usage/durable-spend.js';
 import { writeUsageBatch } from './usage/usage-repo.js';
 import { createUpstreamPool } from './relay/upstream.js';
 import { createPricing } from './relay/pricing.js';
@@ -42,8 +42,12 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const db = database.db;
   await ensureMessagePartitions(db);
   const stopPartitions = schedulePartitionMaintenance(db, (err) => logger.error('partition maintenance failed', { err }));
+  // Bound once the recorder exists (below); the store asks only when a request is admitted.
+  let recorder: UsageRecorder | null = null;
   const store = config.REDIS_URL
-    ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger)
+    ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger, {
+        durableUsed: durableSpend(db, () => recorder!),
+      })
     : createMemoryStore();
   const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
   const secrets = keys ? createSecretBox(keys) : null;
@@ -71,8 +75,9 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     flushMs: config.LYSS_USAGE_FLUSH_MS,
     batchSize: config.LYSS_USAGE_BATCH_SIZE,
     maxQueue: config.LYSS_USAGE_QUEUE_MAX,
-    spillFile: config.LYSS_DATA_DIR.includes('://') ? null : path.join(config.LYSS_DATA_DIR, 'usage-spill.jsonl'),
+    spillFile: spillFileFor(config.LYSS_DATA_DIR),
   });
+  recorder = usage;
   const upstream = createUpstreamPool({
     connectTimeoutMs: config.LYSS_CONNECT_TIMEOUT_MS,
     firstByteTimeoutMs: config.LYSS_FIRST_BYTE_TIMEOUT_MS,

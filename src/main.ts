@@ -7,11 +7,18 @@
 import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig, type Config } from './config.js';
-import { createDeps } from './deps.js';
+import { createDeps, type Deps } from './deps.js';
 import { createApp } from './app.js';
 import { listen } from './http/server.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSetup, SetupError } from './setup/index.js';
+import { openDatabase, sql, type Db } from './db/client.js';
+import { ensureMessagePartitions } from './db/partitions.js';
+import type { LimitStore } from './store/limit-store.js';
+import { createRedisStore } from './store/redis-store.js';
+import { createUsageRecorder, spillFileFor, type UsageRecorder } from './usage/usage-recorder.js';
+import { writeUsageBatch } from './usage/usage-repo.js';
+import { reconcileQuotaCounters } from './usage/reconcile.js';
 
 function configOrExit(): Config {
   try {
@@ -35,7 +42,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   const started = Date.now();
   const deps = await createDeps(config, logger);
   try {
-    await runSetup(deps);
+    await setupOneAtATime(deps);
   } catch (err) {
     await deps.close();
     if (err instanceof SetupError) {
@@ -44,6 +51,8 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
     }
     throw err;
   }
+  // One process: nothing else serves yet. Under a cluster primary, the primary did it before forking.
+  if (config.REDIS_URL && !cluster.isWorker) await reconcileAtStart(deps.database.db, deps.store, deps.relay.usage, logger);
   const running = await listen(createApp(deps), { port: config.PORT, host: config.HOST });
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,
@@ -65,6 +74,61 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   };
   process.on('SIGTERM', () => void stop('SIGTERM'));
   process.on('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Instances (or cluster workers) starting together would race to create the same LYSS_CONFIG rows, and the
+ * loser would stop on a unique violation. A transaction-scoped advisory lock, held on one pooled connection
+ * while setup runs on others, lets them apply one at a time: the later ones find the rows and change nothing.
+ * PGlite has one connection and one process, so nothing to serialise there.
+ */
+async function setupOneAtATime(deps: Deps): Promise<void> {
+  if (deps.database.kind !== 'postgres') return runSetup(deps);
+  await deps.database.db.transaction(async (tx) => {
+    await tx.execute(sql`select pg_advisory_xact_lock(hashtext('lyss:setup'))`);
+    await runSetup(deps);
+  });
+}
+
+/**
+ * design.md §4: before serving, write the usage records spilled by the last run, then set the live quota
+ * counters from PostgreSQL (what a crash left unwritten is not counted; reservations it left expire).
+ */
+async function reconcileAtStart(db: Db, store: LimitStore, usage: UsageRecorder, logger: Logger): Promise<void> {
+  try {
+    if (usage.pending > 0) await usage.flush();
+  } catch (err) {
+    logger.warn('spilled usage records cannot be written yet; the counters count them as pending', { err, pending: usage.pending });
+  }
+  try {
+    const summary = await reconcileQuotaCounters(db, store, (kind, id) => usage.pendingCost(kind, id));
+    logger.info('quota counters reconciled from PostgreSQL', { ...summary });
+  } catch (err) {
+    logger.error('quota counters could not be reconciled at start', { err });
+  }
+}
+
+/** The cluster primary's share of the start: the reconciliation, while no worker serves yet. */
+async function prepareWorkers(config: Config, logger: Logger): Promise<void> {
+  const database = await openDatabase({ url: config.DATABASE_URL, poolSize: 2 });
+  const store = createRedisStore({ url: config.REDIS_URL! });
+  const usage = createUsageRecorder({
+    write: (batch) => writeUsageBatch(database.db, batch),
+    logger,
+    flushMs: config.LYSS_USAGE_FLUSH_MS,
+    batchSize: config.LYSS_USAGE_BATCH_SIZE,
+    maxQueue: config.LYSS_USAGE_QUEUE_MAX,
+    spillFile: spillFileFor(config.LYSS_DATA_DIR),
+  });
+  try {
+    await ensureMessagePartitions(database.db);
+    await reconcileAtStart(database.db, store, usage, logger);
+  } finally {
+    // What could not be written goes back to the spill file, for a worker to replay.
+    await usage.close(1_000);
+    await store.close();
+    await database.close();
+  }
 }
 
 function runPrimary(workers: number, logger: Logger): void {
@@ -101,7 +165,9 @@ const logger = createLogger(config.LOG_LEVEL);
 const workers = workerCount(config);
 if (workers > 1 && cluster.isPrimary) {
   logger.info('starting workers', { workers });
-  runPrimary(workers, logger);
+  prepareWorkers(config, logger)
+    .catch((err) => logger.error('start-up reconciliation failed; starting workers anyway', { err }))
+    .finally(() => runPrimary(workers, logger));
 } else {
   serveOne(config, logger).catch((err) => {
     process.stderr.write(`lyss: failed to start: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);

@@ -11,11 +11,35 @@ export interface RunningServer {
   drain(graceMs: number): Promise<void>;
 }
 
+/**
+ * After the grace period the connections left are cut; their handlers then see the client gone, abort
+ * upstream and record what was served. This bounds how long that may take before shutdown goes on.
+ */
+const AFTER_CUT_MS = 5_000;
+
 export function listen(app: Hono<any>, opts: { port: number; host: string }): Promise<RunningServer> {
   return new Promise((resolve, reject) => {
-    let inFlight = 0;
+    // A request is over when its response has closed AND its handler has returned: a relay handler settles
+    // the quota and queues the usage record after the last byte went out, and shutdown must wait for that.
+    let responses = 0;
+    let handlers = 0;
     let idle: (() => void) | null = null;
-    const server = serve({ fetch: app.fetch, port: opts.port, hostname: opts.host }, (info: AddressInfo) => {
+    const check = () => {
+      if (responses === 0 && handlers === 0) idle?.();
+    };
+    const handlerDone = () => {
+      handlers--;
+      check();
+    };
+    const fetch: typeof app.fetch = (request, env, ctx) => {
+      const result = app.fetch(request, env, ctx);
+      if (result instanceof Promise) {
+        handlers++;
+        result.then(handlerDone, handlerDone);
+      }
+      return result;
+    };
+    const server = serve({ fetch, port: opts.port, hostname: opts.host }, (info: AddressInfo) => {
       resolve({ server, port: info.port, drain });
     }) as Server;
     server.once('error', reject);
@@ -24,23 +48,28 @@ export function listen(app: Hono<any>, opts: { port: number; host: string }): Pr
     server.headersTimeout = 60_000;
     server.keepAliveTimeout = 65_000;
     server.on('request', (_req, res) => {
-      inFlight++;
+      responses++;
       res.once('close', () => {
-        inFlight--;
-        if (inFlight === 0) idle?.();
+        responses--;
+        check();
       });
     });
+
+    const settledWithin = async (ms: number) => {
+      if (responses === 0 && handlers === 0) return;
+      await Promise.race([
+        new Promise<void>((r) => (idle = r)),
+        new Promise<void>((r) => setTimeout(r, ms).unref()),
+      ]);
+      idle = null;
+    };
 
     async function drain(graceMs: number): Promise<void> {
       const closed = new Promise<void>((r) => server.close(() => r()));
       server.closeIdleConnections();
-      if (inFlight > 0) {
-        await Promise.race([
-          new Promise<void>((r) => (idle = r)),
-          new Promise<void>((r) => setTimeout(r, graceMs).unref()),
-        ]);
-      }
+      await settledWithin(graceMs);
       server.closeAllConnections();
+      await settledWithin(AFTER_CUT_MS);
       await closed;
     }
   });

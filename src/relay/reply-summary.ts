@@ -26,7 +26,7 @@ export function summarizeCompletion(body: unknown): ReplySummary {
   const b = (body ?? {}) as { choices?: { message?: { content?: unknown; tool_calls?: unknown }; text?: unknown; finish_reason?: unknown }[]; usage?: unknown };
   const choice = b.choices?.[0];
   const content = typeof choice?.message?.content === 'string' ? choice.message.content : typeof choice?.text === 'string' ? choice.text : '';
-  const toolCalls = Array.isArray(choice?.message?.tool_calls) ? (choice!.message!.tool_calls as StoredToolCall[]) : [];
+  const toolCalls = Array.isArray(choice?.message?.tool_calls) ? (choice!.message!.tool_calls as unknown[]).flatMap(toolCallOf) : [];
   return { content, toolCalls, usage: readUsage(b.usage), finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : null };
 }
 
@@ -48,21 +48,25 @@ export function summarizeChunks(chunks: readonly string[]): ReplySummary {
     } catch {
       continue;
     }
+    // Upstream data is untrusted: any JSON may arrive here (null, a number, choices that are not an array).
+    if (!chunk || typeof chunk !== 'object') continue;
     usage = readUsage(chunk.usage) ?? usage;
-    for (const choice of chunk.choices ?? []) {
-      if ((choice.index ?? 0) !== 0) continue;
-      if (choice.finish_reason) finishReason = choice.finish_reason;
+    for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) {
+      if (!choice || typeof choice !== 'object' || (choice.index ?? 0) !== 0) continue;
+      if (typeof choice.finish_reason === 'string' && choice.finish_reason) finishReason = choice.finish_reason;
       if (typeof choice.text === 'string') content += choice.text;
       const delta = choice.delta;
-      if (!delta) continue;
+      if (!delta || typeof delta !== 'object') continue;
       if (typeof delta.content === 'string') content += delta.content;
-      for (const tc of delta.tool_calls ?? []) {
-        const i = tc.index ?? 0;
+      for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
+        if (!tc || typeof tc !== 'object') continue;
+        // A small array index only: `calls[tc.index]` must never reach Array.prototype (`"__proto__"`).
+        const i = Number.isInteger(tc.index) && tc.index! >= 0 && tc.index! < 128 ? tc.index! : 0;
         const call = (calls[i] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
-        if (tc.id) call.id = tc.id;
-        if (tc.type) call.type = tc.type;
-        if (tc.function?.name) call.function.name += tc.function.name;
-        if (tc.function?.arguments) call.function.arguments += tc.function.arguments;
+        if (typeof tc.id === 'string' && tc.id) call.id = tc.id;
+        if (typeof tc.type === 'string' && tc.type) call.type = tc.type;
+        if (typeof tc.function?.name === 'string') call.function.name += tc.function.name;
+        if (typeof tc.function?.arguments === 'string') call.function.arguments += tc.function.arguments;
       }
     }
   }
@@ -72,4 +76,19 @@ export function summarizeChunks(chunks: readonly string[]): ReplySummary {
 /** True for a chunk that only carries usage (choices empty): held back unless the client asked for usage. */
 export function isUsageOnlyChunk(data: string): boolean {
   return /"usage"\s*:\s*\{/.test(data) && /"choices"\s*:\s*\[\s*\]/.test(data);
+}
+
+/** A complete tool call from a non-stream answer, or nothing when upstream sent something else. */
+function toolCallOf(raw: unknown): StoredToolCall[] {
+  if (!raw || typeof raw !== 'object') return [];
+  const t = raw as { id?: unknown; type?: unknown; function?: { name?: unknown; arguments?: unknown } };
+  const fn = t.function && typeof t.function === 'object' ? t.function : {};
+  return [
+    {
+      ...(raw as object),
+      id: typeof t.id === 'string' ? t.id : '',
+      type: typeof t.type === 'string' ? t.type : 'function',
+      function: { ...fn, name: typeof fn.name === 'string' ? fn.name : '', arguments: typeof fn.arguments === 'string' ? fn.arguments : '' },
+    } as StoredToolCall,
+  ];
 }

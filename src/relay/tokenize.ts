@@ -14,8 +14,39 @@ const PER_IMAGE = 1_600;
 // User text may contain special-token strings like <|endoftext|>; they are plain text to us, never an error.
 const PLAIN = { disallowedSpecial: new Set<string>() };
 
+/**
+ * The longest piece the tokenizer gets at once. BPE is quadratic in the length of one pre-tokenized word,
+ * and one word can be a whole text (a run of one character, CJK without punctuation): 100 k such characters
+ * took seconds and a megabyte minutes, all of it blocking the event loop. In pieces the cost is linear.
+ */
+const PIECE = 128;
+
 export function countText(text: string): number {
-  return text.length === 0 ? 0 : countTokens(text, PLAIN);
+  if (text.length <= PIECE) return text.length === 0 ? 0 : countTokens(text, PLAIN);
+  let total = 0;
+  for (let start = 0; start < text.length; ) {
+    let end = Math.min(text.length, start + PIECE);
+    if (end < text.length) {
+      // Cut before a space when there is one near the end: a word takes its leading space, so ordinary text
+      // counts as it would whole. Never between the halves of a surrogate pair.
+      const space = lastSpace(text, end, start + PIECE / 2);
+      if (space > 0) end = space;
+      else if (isHighSurrogate(text.charCodeAt(end - 1))) end--;
+    }
+    total += countTokens(text.slice(start, end), PLAIN);
+    start = end;
+  }
+  return total;
+}
+
+/** The index of the last space in text[from, end), or -1 (bounded: lastIndexOf would scan to the start). */
+function lastSpace(text: string, end: number, from: number): number {
+  for (let i = end - 1; i > from; i--) if (text.charCodeAt(i) === 32) return i;
+  return -1;
+}
+
+function isHighSurrogate(code: number): boolean {
+  return code >= 0xd800 && code <= 0xdbff;
 }
 
 /** Upper-bound estimate of a chat request's prompt tokens. */

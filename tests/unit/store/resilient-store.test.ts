@@ -1,0 +1,150 @@
+/**
+ * The Redis failure policy (src/store/resilient-store.ts) over a store that can break, hang or lose its data:
+ * fail-closed refuses, fail-open limits in-process from the durable spend, and after recovery the live
+ * counters hold exactly what they would have without the outage. (tests/faults/redis-outage.test.ts runs the
+ * same against real processes and a real Redis behind a cut TCP link.)
+ */
+import { describe, expect, it } from 'vitest';
+import { GatewayError } from '../../../src/errors.js';
+import { createLogger } from '../../../src/logger.js';
+import type { AdmitRequest, LimitStore } from '../../../src/store/limit-store.js';
+import { createMemoryStore } from '../../../src/store/memory-store.js';
+import { withFailurePolicy } from '../../../src/store/resilient-store.js';
+
+const Q = '{t}:q:t:token';
+const logger = createLogger('silent');
+
+/** A store that fails (`broken`), never answers (`hang`) or forgets everything (`lose()`). */
+function flakyStore() {
+  let inner = createMemoryStore();
+  const state = { broken: false, hang: false, calls: 0 };
+  const guard = async <T>(call: () => Promise<T>): Promise<T> => {
+    state.calls++;
+    if (state.hang) return new Promise<T>(() => {});
+    if (state.broken) throw new Error('ECONNREFUSED');
+    return call();
+  };
+  const store: LimitStore = {
+    admit: (req) => guard(() => inner.admit(req)),
+    settle: (keys, id, actual) => guard(() => inner.settle(keys, id, actual)),
+    release: (keys, id) => guard(() => inner.release(keys, id)),
+    quotaUsed: (key) => guard(() => inner.quotaUsed(key)),
+    setQuotaUsed: (key, used) => guard(() => inner.setQuotaUsed(key, used)),
+    hit: (key, windowMs, by) => guard(() => inner.hit(key, windowMs, by)),
+    publish: (channel, message) => guard(() => inner.publish(channel, message)),
+    subscribe: (channel, handler) => guard(() => inner.subscribe(channel, handler)),
+    ping: () => guard(() => inner.ping()),
+    close: () => inner.close(),
+  };
+  return { store, state, lose: () => (inner = createMemoryStore()), used: (key = Q) => inner.quotaUsed(key) };
+}
+
+let n = 0;
+const admitReq = (desired: number, limit: number, baseline: number): AdmitRequest => ({
+  rateLimits: [],
+  quotas: [{ key: Q, limit, baseline }],
+  reservationId: `r${++n}`,
+  desired,
+  minimum: desired,
+  ttlMs: 60_000,
+});
+
+async function until(check: () => boolean, ms = 2_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error('condition not reached');
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('fail-closed', () => {
+  it('refuses with a 503 while down without waiting on the store, then replays the settles it missed', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'closed', logger, { probeMs: 10 });
+    const a = admitReq(10, 100, 0);
+    expect(await store.admit(a)).toEqual({ ok: true, reserved: 10 });
+    flaky.state.broken = true;
+    await store.settle([Q], a.reservationId, 7); // lost: queued
+    const calls = flaky.state.calls;
+    await expect(store.admit(admitReq(10, 100, 0))).rejects.toMatchObject({ code: 'service_unavailable', status: 503 });
+    await expect(store.admit(admitReq(10, 100, 0))).rejects.toBeInstanceOf(GatewayError);
+    expect(flaky.state.calls - calls).toBeLessThanOrEqual(2); // probes only, no admit reached the store
+    expect(store.failureStats).toMatchObject({ failClosedRefusals: 2, replayPending: 1 });
+    flaky.state.broken = false;
+    await until(() => store.failureStats.recoveries === 1);
+    expect(await flaky.used()).toBe(7);
+    expect(store.failureStats.replayPending).toBe(0);
+    await store.close();
+  });
+
+  it('bounds a call the store never answers, and releases what that admit may have booked', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'closed', logger, { probeMs: 10, callTimeoutMs: 50 });
+    flaky.state.hang = true;
+    const started = Date.now();
+    await expect(store.admit(admitReq(10, 100, 0))).rejects.toMatchObject({ code: 'service_unavailable' });
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(store.down).toBe(true);
+    flaky.state.hang = false;
+    await until(() => !store.down);
+    expect(await flaky.used()).toBe(null); // the release replayed; nothing seeded
+    await store.close();
+  });
+});
+
+describe('fail-open', () => {
+  it('limits in-process from the durable spend (reservations in flight included) and gives Redis the spend afterwards', async () => {
+    const flaky = flakyStore();
+    let durable = 0;
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 10, durableUsed: async () => durable });
+    const first = admitReq(10, 100, 0);
+    const second = admitReq(10, 100, 0);
+    const third = admitReq(10, 100, 0);
+    for (const r of [first, second, third]) expect((await store.admit(r)).ok).toBe(true);
+    await store.settle([Q], first.reservationId, 10);
+    // PostgreSQL (plus the records not written yet) holds the first and third requests.
+    durable = 20;
+    flaky.state.broken = true;
+    await store.settle([Q], third.reservationId, 10); // fails: the outage begins, the settle waits for replay
+    // `second` is still in flight (10 held): 100 - 20 - 10 leaves room for exactly 7 more of 10.
+    const local = [];
+    for (let i = 0; i < 12; i++) {
+      const req = admitReq(10, 100, 0);
+      local.push({ req, result: await store.admit(req) });
+    }
+    expect(local.filter((l) => l.result.ok)).toHaveLength(7);
+    expect(store.failureStats.failOpenAdmits).toBe(12);
+    for (const l of local) if (l.result.ok) await store.settle([Q], l.req.reservationId, 10);
+    await store.settle([Q], second.reservationId, 10);
+    flaky.state.broken = false;
+    await until(() => store.failureStats.recoveries === 1);
+    // 10 + 10 (settle replayed) + 10 (in flight across the outage, replayed by id) + 7 x 10 (in-process): the quota.
+    expect(await flaky.used()).toBe(100);
+    expect((await store.admit(admitReq(1, 100, 0))).ok).toBe(false);
+    await store.close();
+  });
+});
+
+describe('a store that lost its data', () => {
+  it('is seeded again from the durable spend, not from a baseline cached before the outage', async () => {
+    const flaky = flakyStore();
+    let durable = 0;
+    const store = withFailurePolicy(flaky.store, 'closed', logger, { probeMs: 10, durableUsed: async () => durable });
+    for (let i = 0; i < 5; i++) {
+      const r = admitReq(10, 100, 0);
+      await store.admit(r);
+      await store.settle([Q], r.reservationId, 10);
+    }
+    durable = 50;
+    flaky.state.broken = true;
+    await expect(store.admit(admitReq(10, 100, 0))).rejects.toBeInstanceOf(GatewayError);
+    flaky.lose();
+    flaky.state.broken = false;
+    await until(() => store.failureStats.recoveries === 1);
+    // The caller still passes its stale baseline (0); only 5 more fit.
+    const after = [];
+    for (let i = 0; i < 8; i++) after.push(await store.admit(admitReq(10, 100, 0)));
+    expect(after.filter((r) => r.ok)).toHaveLength(5);
+    await store.close();
+  });
+});
