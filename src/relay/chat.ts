@@ -4,14 +4,10 @@
  */
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { GatewayError } from '../errors.js';
-import { readJsonBody } from '../http/body.js';
 import type { Principal } from '../tokens/principal.js';
-import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
-import { chatRequestSchema, parseRequest, type ChatRequest } from './chat-request.js';
+import { chatRequestSchema, type ChatRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
-import { settle } from './booking.js';
 import { newMessages, systemPromptOf, textOf, titleFrom, type ConversationRef } from './conversations.js';
 import { protocolFor } from './adapters/index.js';
 import type { ProtocolContext } from './adapters/protocol.js';
@@ -19,17 +15,14 @@ import type { ReplySummary } from './reply-summary.js';
 import { baseHeaders } from './respond.js';
 import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
 import { countChatPrompt, countText } from './tokenize.js';
+import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
 import type { RecordedMessage } from '../usage/usage-record.js';
 
 export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
   const incoming = c.env.incoming;
-  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
-  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
-  const req = parseRequest(chatRequestSchema, body);
-  checkModelAllowed(principal, req.model);
-  if (r.usage.full) throw new GatewayError('service_unavailable', 'The gateway is saturated recording usage; please retry shortly.');
+  const { principal, body, req } = await intake(r, incoming, chatRequestSchema);
   const order = await chooseChannels(r, principal, req.model);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
 
@@ -78,7 +71,7 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
   return RESPONSE_ALREADY_SENT;
 }
 
-/** Step 8-9: settle the reservation to the real cost and queue the usage record. */
+/** Steps 8-9 for a chat answer: the messages it adds to its conversation, then settle and record. */
 export async function finish(
   r: RelayDeps,
   a: { principal: Principal; req: ChatRequest; attempt: Attempt; summary: ReplySummary; promptTokens: number; conversation: ConversationRef; ctx: RequestContext },
@@ -87,8 +80,6 @@ export async function finish(
   const reply = summary.content + summary.toolCalls.map((t) => t.function.name + t.function.arguments).join('');
   const prompt = summary.usage?.prompt_tokens ?? a.promptTokens;
   const completion = summary.usage?.completion_tokens ?? countText(reply);
-  const cost = r.pricing.units(req.model, prompt + completion);
-  await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: a.ctx.requestId }));
   const responseTimeMs = Date.now() - a.ctx.startedAt;
   const added = newMessages(req.messages);
   const messages: RecordedMessage[] = [
@@ -107,16 +98,10 @@ export async function finish(
       responseTimeMs,
     },
   ];
-  r.usage.enqueue({
-    tenantId: principal.tenantId,
-    tokenId: principal.tokenId,
-    userId: principal.userId,
-    channelId: attempt.channel.id,
-    cost,
-    promptTokens: prompt,
-    completionTokens: completion,
+  await settleAndRecord(r, a.ctx, principal, attempt, {
     model: req.model,
-    at: new Date().toISOString(),
+    prompt,
+    completion,
     // Without stored content, nothing of it may land anywhere: the title and system prompt are content too.
     conversation: principal.tenant.storeContent
       ? { id: a.conversation.id, title: titleFrom(req.messages), systemPrompt: systemPromptOf(req.messages), messages, messageCount: messages.length }

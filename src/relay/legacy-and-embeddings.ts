@@ -5,18 +5,16 @@
  */
 import type { Context } from 'hono';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { GatewayError } from '../errors.js';
-import { readJsonBody } from '../http/body.js';
-import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
-import { completionRequestSchema, embeddingRequestSchema, parseRequest } from './chat-request.js';
+import { completionRequestSchema, embeddingRequestSchema } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
-import { release, settle } from './booking.js';
+import { release } from './booking.js';
 import { protocolFor } from './adapters/index.js';
 import { BeforeFirstByteError } from './sse-relay.js';
 import { baseHeaders, writeWithBackpressure } from './respond.js';
 import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
 import { countInput, countText } from './tokenize.js';
+import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
 import type { Principal } from '../tokens/principal.js';
@@ -24,12 +22,7 @@ import type { Principal } from '../tokens/principal.js';
 const OPENAI_FORMATS = ['openai', 'azure'] as const;
 
 export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
-  const incoming = c.env.incoming;
-  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
-  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
-  const req = parseRequest(completionRequestSchema, body);
-  checkModelAllowed(principal, req.model);
-  refuseWhenSaturated(r);
+  const { principal, body, req } = await intake(r, c.env.incoming, completionRequestSchema);
   const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
   const stream = req.stream === true;
   const n = req.n ?? 1;
@@ -71,12 +64,7 @@ export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx:
 }
 
 export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
-  const incoming = c.env.incoming;
-  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
-  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
-  const req = parseRequest(embeddingRequestSchema, body);
-  checkModelAllowed(principal, req.model);
-  refuseWhenSaturated(r);
+  const { principal, body, req } = await intake(r, c.env.incoming, embeddingRequestSchema);
   const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
   const promptTokens = finite ? countInput(req.input) : -1;
@@ -127,23 +115,6 @@ export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: 
   return RESPONSE_ALREADY_SENT;
 }
 
-function refuseWhenSaturated(r: RelayDeps): void {
-  if (r.usage.full) throw new GatewayError('service_unavailable', 'The gateway is saturated recording usage; please retry shortly.');
-}
-
-async function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<void> {
-  const cost = r.pricing.units(model, prompt + completion);
-  await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: ctx.requestId }));
-  r.usage.enqueue({
-    tenantId: principal.tenantId,
-    tokenId: principal.tokenId,
-    userId: principal.userId,
-    channelId: attempt.channel.id,
-    cost,
-    promptTokens: prompt,
-    completionTokens: completion,
-    model,
-    at: new Date().toISOString(),
-    conversation: null,
-  });
+function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<number> {
+  return settleAndRecord(r, ctx, principal, attempt, { model, prompt, completion, conversation: null });
 }

@@ -13,8 +13,6 @@ import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
 import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { GatewayError } from '../errors.js';
-import { readJsonBody } from '../http/body.js';
-import { authenticate, checkModelAllowed, presentedToken } from './authenticate.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type RequestContext } from './attempts.js';
@@ -37,6 +35,7 @@ import { BeforeFirstByteError, SSE_HEADERS, type StreamOutcome } from './sse-rel
 import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
+import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
 
@@ -63,11 +62,7 @@ export async function handleMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: Re
 
 async function serveMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<void> {
   const incoming = c.env.incoming;
-  const principal = await authenticate(r.principals, presentedToken(incoming.headers));
-  const body = (await readJsonBody(incoming, r.config.LYSS_BODY_LIMIT_BYTES)) as Record<string, unknown>;
-  const msg = parseRequest(messagesRequestSchema, body);
-  checkModelAllowed(principal, msg.model);
-  if (r.usage.full) throw new GatewayError('service_unavailable', 'The gateway is saturated recording usage; please retry shortly.');
+  const { principal, body, req: msg } = await intake(r, incoming, messagesRequestSchema);
   const order = await chooseChannels(r, principal, msg.model);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
 
