@@ -1,10 +1,11 @@
 /**
- * The real gateway as the bench runs it: `node dist/main.js` (the esbuild bundle `npm start` runs) in its own
+ * The real gateway as the bench runs it: `node dist/main.js` with `npm start`'s flags (the esbuild bundle) in its own
  * process, configured only through its environment, plus the databases it needs.
  */
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import postgres from 'postgres';
-import { spawnNode, sleep, type Child } from './procs.js';
+import { ROOT, spawnNode, sleep, type Child } from './procs.js';
 
 export interface GatewayEnv {
   port: number;
@@ -35,8 +36,13 @@ export function gatewayEnv(g: GatewayEnv): NodeJS.ProcessEnv {
   return env;
 }
 
+/** The node flags of `npm start` (V8 heap tuning): the bench measures the gateway as users run it. */
+export const START_FLAGS: string[] = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(/\s+/)
+  .filter((arg) => arg.startsWith('--'));
+
 export function spawnGateway(name: string, g: GatewayEnv, logFile: string, nodeArgs: string[] = []): Child {
-  return spawnNode(name, [...nodeArgs, 'dist/main.js'], { env: gatewayEnv(g), logFile });
+  return spawnNode(name, [...START_FLAGS, ...nodeArgs, 'dist/main.js'], { env: gatewayEnv(g), logFile });
 }
 
 /** Waits until GET /readyz answers 200 (database and store reachable); bounded. */

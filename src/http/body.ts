@@ -1,21 +1,66 @@
-/** Reads a JSON request body straight from the Node request, enforcing the size limit as bytes arrive. */
+/** Reading whole bodies (a client's JSON request, an upstream's answer) with a byte limit enforced as they arrive. */
 import type { IncomingMessage } from 'node:http';
+import type { Readable } from 'node:stream';
 import { GatewayError } from '../errors.js';
 
+/**
+ * Collects a stream whole, at most `limit` bytes; past that `tooLarge()` is thrown and the caller decides what
+ * becomes of the rest (a client's request is drained so its error can be answered; an upstream's is cut).
+ * Listens to events rather than `for await`: the async iterator allocates per chunk and per call, and this
+ * runs twice on every request.
+ */
+export function collect(stream: Readable, limit: number, tooLarge: () => Error): Promise<Buffer> {
+  if (stream.readableEnded) return Promise.resolve(Buffer.alloc(0));
+  if (stream.destroyed) return Promise.reject(stream.errored ?? new Error('the stream closed before its end'));
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    const cleanup = () => {
+      stream.off('data', onData);
+      stream.off('end', onEnd);
+      stream.off('error', onError);
+      stream.off('close', onClose);
+    };
+    const onData = (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        cleanup();
+        reject(tooLarge());
+        return;
+      }
+      chunks.push(chunk);
+    };
+    const onEnd = () => {
+      cleanup();
+      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
+    };
+    const onError = (err: Error) => {
+      cleanup();
+      reject(err);
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new Error('the stream closed before its end'));
+    };
+    stream.on('data', onData);
+    stream.on('end', onEnd);
+    stream.on('error', onError);
+    stream.on('close', onClose);
+  });
+}
+
+/** Reads a JSON request body straight from the Node request. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
   const declared = Number(req.headers['content-length'] ?? NaN);
   if (declared > limit) throw tooLarge(limit);
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > limit) throw tooLarge(limit);
-    chunks.push(chunk);
-  }
-  if (size === 0) throw new GatewayError('invalid_json', 'We could not parse the JSON body of your request: the body is empty.');
-  const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks).toString('utf8');
+  const body = await collect(req, limit, () => {
+    // Read and drop the rest, so the 413 can be answered on this connection.
+    req.resume();
+    return tooLarge(limit);
+  });
+  if (body.length === 0) throw new GatewayError('invalid_json', 'We could not parse the JSON body of your request: the body is empty.');
   try {
-    return JSON.parse(text);
+    return JSON.parse(body.toString('utf8'));
   } catch {
     throw new GatewayError(
       'invalid_json',

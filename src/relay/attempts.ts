@@ -12,12 +12,13 @@ import type { RelayDeps } from './relay-deps.js';
 import { classifyTransportError, readCapped, type UpstreamCall, type UpstreamResponse } from './upstream.js';
 import { BeforeFirstByteError } from './sse-relay.js';
 import type { UpstreamFailure } from './adapters/openai-errors.js';
+import type { ClientAbort } from './client-abort.js';
 
 export interface RequestContext {
   requestId: string;
   res: ServerResponse;
   /** Aborted when the client goes away. */
-  abort: AbortController;
+  abort: ClientAbort;
   startedAt: number;
 }
 
@@ -46,7 +47,7 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
   let last: GatewayError | null = null;
   for (const channel of plan.order) {
     if (calls > r.config.LYSS_RELAY_RETRIES) break;
-    if (ctx.abort.signal.aborted) return;
+    if (ctx.abort.aborted) return;
     const booked = await book(r.store, {
       principal: plan.principal,
       channel,
@@ -74,10 +75,10 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
     }
     let response: UpstreamResponse;
     try {
-      response = await r.upstream.send(call, ctx.abort.signal);
+      response = await r.upstream.send(call, ctx.abort);
     } catch (err) {
       await release(r.store, booking);
-      if (ctx.abort.signal.aborted) return;
+      if (ctx.abort.aborted) return;
       const failure = classifyTransportError(err);
       r.logger.warn('upstream unreachable', { requestId: ctx.requestId, channelId: channel.id, ...failure });
       r.health.failure(channel, 'transient', failure.message);
@@ -108,7 +109,7 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
     } catch (err) {
       if (!(err instanceof BeforeFirstByteError)) throw err;
       await release(r.store, booking);
-      if (ctx.abort.signal.aborted) return;
+      if (ctx.abort.aborted) return;
       const failure = classifyTransportError(err.causeError);
       r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: channel.id, ...failure });
       r.health.failure(channel, 'transient', failure.message);

@@ -14,7 +14,7 @@ import type { ProtocolContext } from './adapters/protocol.js';
 import type { ReplySummary } from './reply-summary.js';
 import { baseHeaders } from './respond.js';
 import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
-import { countChatPrompt, countText } from './tokenize.js';
+import { countChatPrompt, countMessageContent, countText } from './tokenize.js';
 import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
@@ -83,12 +83,12 @@ export async function finish(
   const responseTimeMs = Date.now() - a.ctx.startedAt;
   const added = newMessages(req.messages);
   const messages: RecordedMessage[] = [
-    ...added.map((m) => ({
-      role: m.role,
-      content: textOf(m.content),
-      tokenCount: countText(textOf(m.content)),
-      toolCallId: m.tool_call_id ?? null,
-    })),
+    ...added.map((m) => {
+      const content = textOf(m.content);
+      // A string content was already counted for the prompt estimate (when a quota was in play).
+      const tokenCount = typeof m.content === 'string' ? countMessageContent(m) : countText(content);
+      return { role: m.role, content, tokenCount, toolCallId: m.tool_call_id ?? null };
+    }),
     {
       role: 'assistant',
       content: summary.content,

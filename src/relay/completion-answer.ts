@@ -8,7 +8,7 @@ import type { Attempt, RequestContext } from './attempts.js';
 import type { Booking } from './booking.js';
 import type { Protocol, ProtocolContext } from './adapters/protocol.js';
 import { BeforeFirstByteError, relaySse, SSE_HEADERS } from './sse-relay.js';
-import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
+import { summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { readBody, sendJsonText } from './respond.js';
 import type { RelayDeps } from './relay-deps.js';
 
@@ -54,7 +54,7 @@ export async function relayCompletion(
       abort: ctx.abort,
     });
     if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
-    return summarizeChunks(relayed.chunks);
+    return relayed.summary;
   }
   let text: string;
   let parsed: unknown;

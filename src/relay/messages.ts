@@ -38,6 +38,7 @@ import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
+import type { ClientAbort } from './client-abort.js';
 
 const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 
@@ -278,7 +279,7 @@ async function relayAnthropicSse(o: {
   body: AsyncIterable<Buffer>;
   res: ServerResponse;
   headers: OutgoingHttpHeaders;
-  abort: AbortController;
+  abort: ClientAbort;
   sink: AnthropicSseSink;
 }): Promise<{ outcome: StreamOutcome; error: unknown }> {
   const { res, sink } = o;
@@ -320,7 +321,7 @@ async function relayAnthropicSse(o: {
     const failure = sink.failed();
     return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
   } catch (err) {
-    if (o.abort.signal.aborted || res.destroyed) return { outcome: 'client_closed', error: err };
+    if (o.abort.aborted || res.destroyed) return { outcome: 'client_closed', error: err };
     if (!started) throw new BeforeFirstByteError(err);
     const frame = sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' }));
     await writeWithBackpressure(res, frame).catch(() => {});

@@ -35,34 +35,46 @@ interface ChunkDelta {
   tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[];
 }
 
-/** Reassembles choice 0 of a chat.completion.chunk (or legacy text_completion) stream. */
-export function summarizeChunks(chunks: readonly string[]): ReplySummary {
-  let content = '';
-  const calls: StoredToolCall[] = [];
-  let usage: Usage | null = null;
-  let finishReason: string | null = null;
-  for (const data of chunks) {
+/**
+ * Reassembles choice 0 of a chat.completion.chunk (or legacy text_completion) stream as its chunks pass:
+ * a stream's memory is its summary, never its chunks, however long the answer.
+ */
+export class ChunkSummary {
+  /** Chunks seen. */
+  count = 0;
+  /** Some choice (any index) reported a finish_reason: the answer is complete. */
+  finished = false;
+  private content = '';
+  private readonly calls: StoredToolCall[] = [];
+  private usage: Usage | null = null;
+  private finishReason: string | null = null;
+
+  add(data: string): void {
+    this.count++;
     let chunk: { choices?: { index?: number; delta?: ChunkDelta; text?: string; finish_reason?: string | null }[]; usage?: unknown };
     try {
       chunk = JSON.parse(data);
     } catch {
-      continue;
+      return;
     }
     // Upstream data is untrusted: any JSON may arrive here (null, a number, choices that are not an array).
-    if (!chunk || typeof chunk !== 'object') continue;
-    usage = readUsage(chunk.usage) ?? usage;
+    if (!chunk || typeof chunk !== 'object') return;
+    this.usage = readUsage(chunk.usage) ?? this.usage;
     for (const choice of Array.isArray(chunk.choices) ? chunk.choices : []) {
-      if (!choice || typeof choice !== 'object' || (choice.index ?? 0) !== 0) continue;
-      if (typeof choice.finish_reason === 'string' && choice.finish_reason) finishReason = choice.finish_reason;
-      if (typeof choice.text === 'string') content += choice.text;
+      if (!choice || typeof choice !== 'object') continue;
+      const finish = typeof choice.finish_reason === 'string' && choice.finish_reason ? choice.finish_reason : null;
+      if (finish) this.finished = true;
+      if ((choice.index ?? 0) !== 0) continue;
+      if (finish) this.finishReason = finish;
+      if (typeof choice.text === 'string') this.content += choice.text;
       const delta = choice.delta;
       if (!delta || typeof delta !== 'object') continue;
-      if (typeof delta.content === 'string') content += delta.content;
+      if (typeof delta.content === 'string') this.content += delta.content;
       for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
         if (!tc || typeof tc !== 'object') continue;
         // A small array index only: `calls[tc.index]` must never reach Array.prototype (`"__proto__"`).
         const i = Number.isInteger(tc.index) && tc.index! >= 0 && tc.index! < 128 ? tc.index! : 0;
-        const call = (calls[i] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        const call = (this.calls[i] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
         if (typeof tc.id === 'string' && tc.id) call.id = tc.id;
         if (typeof tc.type === 'string' && tc.type) call.type = tc.type;
         if (typeof tc.function?.name === 'string') call.function.name += tc.function.name;
@@ -70,7 +82,17 @@ export function summarizeChunks(chunks: readonly string[]): ReplySummary {
       }
     }
   }
-  return { content, toolCalls: calls.filter(Boolean), usage, finishReason };
+
+  result(): ReplySummary {
+    return { content: this.content, toolCalls: this.calls.filter(Boolean), usage: this.usage, finishReason: this.finishReason };
+  }
+}
+
+/** The summary of a whole list of chunk payloads. */
+export function summarizeChunks(chunks: readonly string[]): ReplySummary {
+  const summary = new ChunkSummary();
+  for (const data of chunks) summary.add(data);
+  return summary.result();
 }
 
 /** True for a chunk that only carries usage (choices empty): held back unless the client asked for usage. */

@@ -1,5 +1,7 @@
 /** Writing answers straight to the Node response (the fast path), with the headers every answer carries. */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import { collect } from '../http/body.js';
 
 export function baseHeaders(requestId: string, extra: OutgoingHttpHeaders = {}): OutgoingHttpHeaders {
   return { 'x-request-id': requestId, ...extra };
@@ -11,15 +13,12 @@ export function sendJsonText(res: ServerResponse, status: number, text: string, 
 }
 
 /** Reads a whole upstream body (capped), for answers the gateway must read before sending. */
-export async function readBody(body: AsyncIterable<Buffer>, limit: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += chunk.length;
-    if (size > limit) throw new Error(`upstream answer larger than ${limit} bytes`);
-    chunks.push(chunk);
-  }
-  return Buffer.concat(chunks).toString('utf8');
+export async function readBody(body: Readable, limit: number): Promise<string> {
+  const whole = await collect(body, limit, () => {
+    body.destroy();
+    return new Error(`upstream answer larger than ${limit} bytes`);
+  });
+  return whole.toString('utf8');
 }
 
 /** Writes and, under backpressure, waits for the socket to drain or close (a gone client must not hang us). */

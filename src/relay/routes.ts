@@ -9,6 +9,7 @@ import { handleChat } from './chat.js';
 import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js';
 import { getModel, listModels } from './models.js';
 import { handleMessages } from './messages.js';
+import { ClientAbort } from './client-abort.js';
 
 export interface RelayEnv {
   Bindings: HttpBindings;
@@ -23,7 +24,7 @@ export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
   // Gives each handler the raw response and an abort signal that fires when the client goes away.
   const relay = (handler: Handler) => async (c: Context<RelayEnv>) => {
     const res = c.env.outgoing;
-    const abort = new AbortController();
+    const abort = new ClientAbort();
     res.once('close', () => {
       if (!res.writableFinished) abort.abort();
     });

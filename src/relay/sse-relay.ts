@@ -1,14 +1,17 @@
 /**
  * Relays an upstream SSE stream to the client as OpenAI chunks. For OpenAI-format upstreams each event's
  * data goes out unchanged (only the SSE framing is rewritten, and the trailing `"usage":null` the forced
- * include_usage adds is cut for a client that did not ask); translating adapters map events to chunks. Every chunk written is also kept, to be read once the stream is over for usage, the
- * reply text and tool calls, so the per-event path does no JSON work.
+ * include_usage adds is cut for a client that did not ask); translating adapters map events to chunks. Every
+ * chunk is also summarised as it passes (usage, reply text, tool calls), so a stream holds its summary and
+ * never its chunks.
  * Nothing is written to the client before the first upstream event, so a failure before it can still fail
  * over to another channel.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { writeWithBackpressure } from './respond.js';
 import { createParser } from 'eventsource-parser';
+import type { ClientAbort } from './client-abort.js';
+import { ChunkSummary, type ReplySummary } from './reply-summary.js';
 
 export interface StreamMapper {
   /** OpenAI chunk payloads to send for one upstream event ('[DONE]' included as the literal string). */
@@ -21,8 +24,8 @@ export type StreamOutcome = 'done' | 'client_closed' | 'upstream_cut';
 
 export interface RelayedStream {
   outcome: StreamOutcome;
-  /** Every chunk payload produced (sent or held back), in order, for accounting. */
-  chunks: string[];
+  /** What every chunk produced (sent or held back) said, for accounting. */
+  summary: ReplySummary;
   error: unknown;
 }
 
@@ -47,10 +50,10 @@ export async function relaySse(opts: {
   mapper: StreamMapper;
   /** Chunks the client must not see (a usage chunk it did not ask for, Azure filter chunks). */
   hold: (data: string) => boolean;
-  abort: AbortController;
+  abort: ClientAbort;
 }): Promise<RelayedStream> {
   const { res, mapper } = opts;
-  const chunks: string[] = [];
+  const summary = new ChunkSummary();
   let out = '';
   let started = false;
   let sawDone = false;
@@ -62,7 +65,7 @@ export async function relaySse(opts: {
         out += 'data: [DONE]\n\n';
         continue;
       }
-      chunks.push(data);
+      summary.add(data);
       if (!opts.hold(data)) out += `data: ${data}\n\n`;
     }
   };
@@ -90,25 +93,24 @@ export async function relaySse(opts: {
       await flush();
       if (res.destroyed) break;
     }
-    if (res.destroyed) return { outcome: 'client_closed', chunks, error: null };
+    if (res.destroyed) return { outcome: 'client_closed', summary: summary.result(), error: null };
     emit(mapper.end());
     if (!sawDone) {
-      if (chunks.length === 0) throw new Error('upstream stream ended without any event');
-      const finished = chunks.some((c) => /"finish_reason"\s*:\s*"/.test(c));
-      if (!finished) throw new Error('upstream stream ended before its final chunk');
+      if (summary.count === 0) throw new Error('upstream stream ended without any event');
+      if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
       out += 'data: [DONE]\n\n';
     }
     await flush();
     res.end();
-    return { outcome: 'done', chunks, error: null };
+    return { outcome: 'done', summary: summary.result(), error: null };
   } catch (err) {
-    if (opts.abort.signal.aborted || res.destroyed) return { outcome: 'client_closed', chunks, error: err };
+    if (opts.abort.aborted || res.destroyed) return { outcome: 'client_closed', summary: summary.result(), error: err };
     if (!started) throw new BeforeFirstByteError(err);
     // After the first byte the only honest end is an error frame; the stream then closes.
     out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
     await flush().catch(() => {});
     res.end();
-    return { outcome: 'upstream_cut', chunks, error: err };
+    return { outcome: 'upstream_cut', summary: summary.result(), error: err };
   } finally {
     res.off('close', onClose);
   }

@@ -56,12 +56,27 @@ export function countChatPrompt(messages: readonly unknown[], tools?: unknown): 
     total += PER_MESSAGE;
     if (!m || typeof m !== 'object') continue;
     const msg = m as Record<string, unknown>;
-    total += countContent(msg.content);
+    total += countMessageContent(msg);
     if (typeof msg.name === 'string') total += countText(msg.name);
     if (Array.isArray(msg.tool_calls)) total += countText(JSON.stringify(msg.tool_calls));
   }
   if (tools !== undefined) total += countText(JSON.stringify(tools));
   return total;
+}
+
+const contentTokens = new WeakMap<object, number>();
+
+/**
+ * Tokens of one message's content, counted once per message object: the prompt estimate and the stored
+ * message's token_count both need it.
+ */
+export function countMessageContent(message: { content?: unknown }): number {
+  let n = contentTokens.get(message);
+  if (n === undefined) {
+    n = countContent(message.content);
+    contentTokens.set(message, n);
+  }
+  return n;
 }
 
 function countContent(content: unknown): number {

@@ -5,6 +5,7 @@
  */
 import { Agent, errors, type Dispatcher } from 'undici';
 import type { Readable } from 'node:stream';
+import type { ClientAbort } from './client-abort.js';
 
 export interface UpstreamCall {
   origin: string;
@@ -23,7 +24,8 @@ export interface UpstreamResponse {
 export type TransportFailure = { kind: 'timeout' | 'connection'; message: string };
 
 export interface UpstreamPool {
-  send(call: UpstreamCall, signal: AbortSignal): Promise<UpstreamResponse>;
+  /** `signal`: an AbortSignal or an emitter of 'abort' with an `aborted` flag (see ClientAbort). */
+  send(call: UpstreamCall, signal: AbortSignal | ClientAbort): Promise<UpstreamResponse>;
   close(): Promise<void>;
 }
 
