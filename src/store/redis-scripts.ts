@@ -1,6 +1,7 @@
 /**
  * The Lua behind the Redis LimitStore: one script per operation, so each is atomic and one round
- * trip. Every key a script touches is passed in KEYS (auxiliary keys are the caller's key plus a
+ * trip; admit, settle and release take a batch of calls (each() below) so concurrent requests share a
+ * round trip, each call still atomic. Every key a script touches is passed in KEYS (auxiliary keys are the caller's key plus a
  * suffix, so they share its Cluster hash slot). Needs Redis >= 5 (TIME before writes).
  *
  * Quota representation, for a quota key Q:
@@ -61,6 +62,21 @@ local function sweep(q, r, e, now)
   set_reserved(q, r, reserved(q) - freed)
 end
 
+-- Runs op once per call batched into this script: ARGV[1] = number of calls, then per call its key count,
+-- its argument count and its arguments; KEYS holds every call's keys in order. Returns one reply per call.
+local function each(op)
+  local replies, ki, ai = {}, 0, 2
+  for n = 1, tonumber(ARGV[1]) do
+    local nk, na = tonumber(ARGV[ai]), tonumber(ARGV[ai + 1])
+    local K, A = {}, {}
+    for i = 1, nk do K[i] = KEYS[ki + i] end
+    for i = 1, na do A[i] = ARGV[ai + 1 + i] end
+    replies[n] = op(K, A)
+    ki, ai = ki + nk, ai + 2 + na
+  end
+  return replies
+end
+
 -- Removes one reservation (if present) and returns whether it was there.
 local function unreserve(q, r, e, id)
   local amount = redis.call('HGET', r, id)
@@ -73,103 +89,112 @@ end
 `;
 
 /**
- * Checks every rate limit, then the room on every quota; books all of them or none.
- * KEYS: the rate-limit keys, then per quota Q, Q:r, Q:e.
- * ARGV: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs,
+ * Checks every rate limit, then the room on every quota; books all of them or none. Batched (see each()); per call:
+ * K: the rate-limit keys, then per quota Q, Q:r, Q:e.
+ * A: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs,
  *       one limit per rate limit, then limit and baseline per quota.
  * Returns {'ok', reserved} | {'rate', rateIndex, retryAfterMs} | {'quota', quotaIndex, remaining}.
  */
 const ADMIT = `
-local nrate, nquota = tonumber(ARGV[1]), tonumber(ARGV[2])
-local id = ARGV[3]
-local desired, minimum = tonumber(ARGV[4]), tonumber(ARGV[5])
-local ttl, window, eps = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
-local now = now_ms()
+local function admit(K, A)
+  local nrate, nquota = tonumber(A[1]), tonumber(A[2])
+  local id = A[3]
+  local desired, minimum = tonumber(A[4]), tonumber(A[5])
+  local ttl, window, eps = tonumber(A[6]), tonumber(A[7]), tonumber(A[8])
+  local now = now_ms()
 
--- GCRA: admit while TAT - now <= window - interval; report the longest wait of all refusals.
-local tats = {}
-local worst, worst_wait = nil, 0
-for i = 1, nrate do
-  local limit = tonumber(ARGV[8 + i])
-  if limit > 0 then
-    local interval = window / limit
-    local base = math.max(tonumber(redis.call('GET', KEYS[i]) or '0'), now)
-    local ahead, allowance = base - now, window - interval
-    if ahead > allowance + eps then
-      local wait = math.max(1, math.ceil(ahead - allowance))
-      if wait > worst_wait then worst, worst_wait = i, wait end
-    else
-      tats[i] = base + interval
+  -- GCRA: admit while TAT - now <= window - interval; report the longest wait of all refusals.
+  local tats = {}
+  local worst, worst_wait = nil, 0
+  for i = 1, nrate do
+    local limit = tonumber(A[8 + i])
+    if limit > 0 then
+      local interval = window / limit
+      local base = math.max(tonumber(redis.call('GET', K[i]) or '0'), now)
+      local ahead, allowance = base - now, window - interval
+      if ahead > allowance + eps then
+        local wait = math.max(1, math.ceil(ahead - allowance))
+        if wait > worst_wait then worst, worst_wait = i, wait end
+      else
+        tats[i] = base + interval
+      end
     end
   end
-end
-if worst then return {'rate', worst, worst_wait} end
+  if worst then return {'rate', worst, worst_wait} end
 
--- Room on every quota; a counter the store does not hold counts as its baseline.
-local qargs = 8 + nrate
-local room, tightest = math.huge, nil
-for j = 1, nquota do
-  local k = nrate + 3 * (j - 1)
-  local q, r, e = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  local limit = tonumber(ARGV[qargs + 2 * j - 1])
-  sweep(q, r, e, now)
-  local settled = redis.call('HGET', q, 'used')
-  local used = settled and (tonumber(settled) + reserved(q)) or tonumber(ARGV[qargs + 2 * j])
-  if limit >= 0 then
-    local left = math.max(0, limit - used)
-    if left < room then room, tightest = left, j end
+  -- Room on every quota; a counter the store does not hold counts as its baseline.
+  local qargs = 8 + nrate
+  local room, tightest = math.huge, nil
+  for j = 1, nquota do
+    local k = nrate + 3 * (j - 1)
+    local q, r, e = K[k + 1], K[k + 2], K[k + 3]
+    local limit = tonumber(A[qargs + 2 * j - 1])
+    sweep(q, r, e, now)
+    local settled = redis.call('HGET', q, 'used')
+    local used = settled and (tonumber(settled) + reserved(q)) or tonumber(A[qargs + 2 * j])
+    if limit >= 0 then
+      local left = math.max(0, limit - used)
+      if left < room then room, tightest = left, j end
+    end
   end
-end
-local amount = math.min(desired, room)
-if tightest and amount < minimum then return {'quota', tightest, fmt(room)} end
+  local amount = math.min(desired, room)
+  if tightest and amount < minimum then return {'quota', tightest, fmt(room)} end
 
--- Everything fits: book.
-for i, tat in pairs(tats) do
-  redis.call('SET', KEYS[i], fmt(tat), 'PX', math.ceil(tat - now) + 1000)
+  -- Everything fits: book.
+  for i, tat in pairs(tats) do
+    redis.call('SET', K[i], fmt(tat), 'PX', math.ceil(tat - now) + 1000)
+  end
+  local expires = fmt(now + ttl)
+  for j = 1, nquota do
+    local k = nrate + 3 * (j - 1)
+    local q, r, e = K[k + 1], K[k + 2], K[k + 3]
+    redis.call('HSETNX', q, 'used', A[qargs + 2 * j])
+    local previous = tonumber(redis.call('HGET', r, id) or '0')
+    redis.call('HSET', r, id, fmt(amount))
+    redis.call('ZADD', e, expires, id)
+    set_reserved(q, r, reserved(q) - previous + amount)
+  end
+  return {'ok', fmt(amount)}
 end
-local expires = fmt(now + ttl)
-for j = 1, nquota do
-  local k = nrate + 3 * (j - 1)
-  local q, r, e = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3]
-  redis.call('HSETNX', q, 'used', ARGV[qargs + 2 * j])
-  local previous = tonumber(redis.call('HGET', r, id) or '0')
-  redis.call('HSET', r, id, fmt(amount))
-  redis.call('ZADD', e, expires, id)
-  set_reserved(q, r, reserved(q) - previous + amount)
-end
-return {'ok', fmt(amount)}
+return each(admit)
 `;
 
 /**
  * Replaces a reservation by the actual cost, once per reservation id and quota: the id is
- * remembered for ARGV[3] ms so a repeated settle adds nothing. A quota the store does not hold is
+ * remembered for A[3] ms so a repeated settle adds nothing. A quota the store does not hold is
  * left absent (the next admit seeds it from PostgreSQL, which will include this cost).
- * KEYS: per quota Q, Q:r, Q:e, Q:s. ARGV: id, actual, memoryMs.
+ * Batched; per call K: per quota Q, Q:r, Q:e, Q:s. A: id, actual, memoryMs.
  */
 const SETTLE = `
-local id, actual, memory = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
-local now = now_ms()
-for k = 0, #KEYS - 4, 4 do
-  local q, r, e, s = KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], KEYS[k + 4]
-  sweep(q, r, e, now)
-  redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
-  if not redis.call('ZSCORE', s, id) then
-    unreserve(q, r, e, id)
-    local settled = redis.call('HGET', q, 'used')
-    if settled then redis.call('HSET', q, 'used', fmt(tonumber(settled) + actual)) end
-    redis.call('ZADD', s, fmt(now), id)
-    redis.call('PEXPIRE', s, memory)
+local function settle(K, A)
+  local id, actual, memory = A[1], tonumber(A[2]), tonumber(A[3])
+  local now = now_ms()
+  for k = 0, #K - 4, 4 do
+    local q, r, e, s = K[k + 1], K[k + 2], K[k + 3], K[k + 4]
+    sweep(q, r, e, now)
+    redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
+    if not redis.call('ZSCORE', s, id) then
+      unreserve(q, r, e, id)
+      local settled = redis.call('HGET', q, 'used')
+      if settled then redis.call('HSET', q, 'used', fmt(tonumber(settled) + actual)) end
+      redis.call('ZADD', s, fmt(now), id)
+      redis.call('PEXPIRE', s, memory)
+    end
   end
+  return 0
 end
-return 0
+return each(settle)
 `;
 
-/** Drops a reservation on every quota; absent reservations are a no-op. KEYS: per quota Q, Q:r, Q:e. ARGV: id. */
+/** Drops a reservation on every quota; absent reservations are a no-op. Batched; per call K: per quota Q, Q:r, Q:e. A: id. */
 const RELEASE = `
-for k = 0, #KEYS - 3, 3 do
-  unreserve(KEYS[k + 1], KEYS[k + 2], KEYS[k + 3], ARGV[1])
+local function release(K, A)
+  for k = 0, #K - 3, 3 do
+    unreserve(K[k + 1], K[k + 2], K[k + 3], A[1])
+  end
+  return 0
 end
-return 0
+return each(release)
 `;
 
 /** Live spend (settled + reserved) after the sweep, or nil without a counter. KEYS: Q, Q:r, Q:e. */

@@ -10,6 +10,7 @@ import {
   uniqueKeys,
 } from './limit-rules.js';
 import { scripts, type LuaScript } from './redis-scripts.js';
+import { createScriptBatcher, type ScriptArg } from './script-batch.js';
 
 export interface RedisStoreOptions {
   /** `redis://host:port`, or a comma-separated list of cluster nodes for Redis Cluster. */
@@ -28,9 +29,9 @@ const PING_TIMEOUT_MS = 2_000;
  * Fail a command after one reconnect attempt instead of ioredis's default twenty: a request waiting
  * on limits is better refused (fail-closed) or let through (fail-open) quickly by the caller.
  */
-// Auto-pipelining sends every command issued in one event-loop tick in one socket write: under load the
-// admits and settles of many requests share a write instead of paying one each.
-const CLIENT_OPTIONS: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: 2_000, enableAutoPipelining: true };
+// No auto-pipelining: admits, settles and releases are batched per script (script-batch.ts), which saves the
+// client's per-command work as well as the socket writes; the few other commands go out as they come.
+const CLIENT_OPTIONS: RedisOptions = { maxRetriesPerRequest: 1, connectTimeout: 2_000 };
 
 export function createRedisStore(opts: RedisStoreOptions): LimitStore {
   const prefix = opts.keyPrefix ?? '';
@@ -42,6 +43,12 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
   const key = (k: string): string => prefix + k;
   const quotaKeys = (k: string): string[] => [key(k), key(k) + ':r', key(k) + ':e'];
+  // Standalone Redis runs any keys in one script; a Cluster only one slot's.
+  const slotOf = client instanceof Cluster ? hashTag : () => '';
+  const batched = (script: LuaScript) => createScriptBatcher((keys, args) => run(client, script, keys, args), slotOf);
+  const admitScript = batched(scripts.admit);
+  const settleScript = batched(scripts.settle);
+  const releaseScript = batched(scripts.release);
 
   // A closed ioredis Cluster would queue commands until a timeout; refuse them at once instead.
   function assertOpen(): void {
@@ -63,20 +70,18 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
     async admit(raw): Promise<AdmitResult> {
       assertOpen();
       const req = normalizeAdmit(raw);
-      const keys = [...req.rateLimits.map((r) => key(r.key)), ...req.quotas.flatMap((q) => quotaKeys(q.key))];
-      const args = [
-        req.rateLimits.length,
-        req.quotas.length,
-        req.reservationId,
-        req.desired,
-        req.minimum,
-        req.ttlMs,
-        RATE_WINDOW_MS,
-        GCRA_EPSILON_MS,
-        ...req.rateLimits.map((r) => r.limit),
-        ...req.quotas.flatMap((q) => [q.limit, q.baseline]),
-      ];
-      const reply = await run(client, scripts.admit, keys, args);
+      const keys: string[] = [];
+      const args: ScriptArg[] = [req.rateLimits.length, req.quotas.length, req.reservationId, req.desired, req.minimum, req.ttlMs, RATE_WINDOW_MS, GCRA_EPSILON_MS];
+      for (const r of req.rateLimits) {
+        keys.push(key(r.key));
+        args.push(r.limit);
+      }
+      for (const q of req.quotas) {
+        const k = key(q.key);
+        keys.push(k, k + ':r', k + ':e');
+        args.push(q.limit, q.baseline);
+      }
+      const reply = await admitScript(keys, args);
       if (!Array.isArray(reply)) throw unexpected('admit', reply);
       const [kind, a, b] = reply as unknown[];
       if (kind === 'ok') return { ok: true, reserved: toNumber(a) };
@@ -93,13 +98,17 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
     async settle(keys, reservationId, actual) {
       assertOpen();
-      const all = uniqueKeys(keys).flatMap((k) => [...quotaKeys(k), key(k) + ':s']);
-      await run(client, scripts.settle, all, [reservationId, actual, SETTLED_MEMORY_MS]);
+      const all: string[] = [];
+      for (const k of uniqueKeys(keys)) {
+        const full = key(k);
+        all.push(full, full + ':r', full + ':e', full + ':s');
+      }
+      await settleScript(all, [reservationId, actual, SETTLED_MEMORY_MS]);
     },
 
     async release(keys, reservationId) {
       assertOpen();
-      await run(client, scripts.release, uniqueKeys(keys).flatMap(quotaKeys), [reservationId]);
+      await releaseScript(uniqueKeys(keys).flatMap(quotaKeys), [reservationId]);
     },
 
     async quotaUsed(k) {
@@ -201,14 +210,21 @@ function credentials(url: string): RedisOptions {
 function ignoreConnectionError(): void {}
 
 /** EVALSHA, loading the script with EVAL the first time a node has not seen it. */
-async function run(client: Client, script: LuaScript, keys: string[], args: Array<string | number>): Promise<unknown> {
-  const params = [...keys, ...args.map(String)];
+async function run(client: Client, script: LuaScript, keys: string[], args: ScriptArg[]): Promise<unknown> {
   try {
-    return await client.evalsha(script.sha, keys.length, ...params);
+    return await client.evalsha(script.sha, keys.length, ...keys, ...args);
   } catch (err) {
     if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-    return await client.eval(script.source, keys.length, ...params);
+    return await client.eval(script.source, keys.length, ...keys, ...args);
   }
+}
+
+/** The part of a key Redis Cluster hashes: the first non-empty `{...}`, else the whole key. */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 async function shutdown(client: Client): Promise<void> {
