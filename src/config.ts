@@ -70,7 +70,7 @@ export const envSchema = z.object({
   LYSS_DEFAULT_MAX_TOKENS: int(4096, 1),
   LYSS_RESERVATION_TTL_MS: int(15 * 60_000, 1000),
   LYSS_MODEL_RATIOS: modelRatios.optional(),
-  LYSS_USAGE_FLUSH_MS: int(500, 10),
+  LYSS_USAGE_FLUSH_MS: int(100, 10),
   LYSS_USAGE_BATCH_SIZE: int(500, 1),
   LYSS_USAGE_QUEUE_MAX: int(100_000, 1),
   LYSS_REDIS_FAILURE_MODE: z.enum(['closed', 'open']).default('closed'),

@@ -21,8 +21,28 @@ const PLAIN = { disallowedSpecial: new Set<string>() };
  */
 const PIECE = 128;
 
+/**
+ * Counts of recent texts. Clients resend the system prompt and the whole history on every turn, so most of
+ * a chat request's text was counted moments ago; a lookup costs a hash of the string, BPE far more. Bounded
+ * in entries and in the length of a cached text (at most ~8 MB).
+ */
+const recent = new Map<string, number>();
+const RECENT_ENTRIES = 2_048;
+const RECENT_MAX_LENGTH = 2_048;
+
 export function countText(text: string): number {
-  if (text.length <= PIECE) return text.length === 0 ? 0 : countTokens(text, PLAIN);
+  if (text.length === 0) return 0;
+  if (text.length > RECENT_MAX_LENGTH) return countPieces(text);
+  let n = recent.get(text);
+  if (n !== undefined) return n;
+  n = countPieces(text);
+  if (recent.size >= RECENT_ENTRIES) recent.delete(recent.keys().next().value!);
+  recent.set(text, n);
+  return n;
+}
+
+function countPieces(text: string): number {
+  if (text.length <= PIECE) return countTokens(text, PLAIN);
   let total = 0;
   for (let start = 0; start < text.length; ) {
     let end = Math.min(text.length, start + PIECE);
