@@ -51,7 +51,7 @@ export interface BenchReport {
   settings: Record<string, number | string>;
   firstBootMs: number;
   scenarios: { nonStream: Scenario; stream: Scenario; paced: Scenario };
-  openStreams: { bare: StreamsRun; gateway: StreamsRun; upstreamPeakSocketsPerOrigin: number; origins: number; gatewayPoolConnectionsPerOrigin: number };
+  openStreams: { bare: StreamsRun; gateway: StreamsRun; upstreamPeakSocketsPerOrigin: number; origins: number };
   coldStart: { withConfigMs: number; withoutConfigMs: number; startupMsLogged: (number | null)[] };
   /** The benchmarked gateway's own log: warnings and errors it wrote, and how it exited on SIGTERM. */
   gatewayLog: LogSummary & { exitCode: number | string };
@@ -201,8 +201,8 @@ export function renderMarkdown(r: BenchReport): string {
   }
   line();
   line(`The gateway's upstream connections: at most ${r.openStreams.upstreamPeakSocketsPerOrigin} open at once on one mock origin ` +
-    `(its ${s.channels} channels spread over ${r.openStreams.origins} origins; its undici Agent allows ${r.openStreams.gatewayPoolConnectionsPerOrigin} per origin, ` +
-    `and streams beyond that wait for a free connection).`);
+    `(its ${s.channels} channels spread over ${r.openStreams.origins} origins; its undici Agent has no per-origin cap, so each open stream ` +
+    `holds a connection of its own).`);
   line();
   line('## Cold start to first served request');
   line();

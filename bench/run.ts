@@ -30,8 +30,6 @@ import { compareUsage, readUsageRows } from './usage-check.js';
 const MB = 1024 * 1024;
 /** Each bench request records its user message and the answer (the system prompt goes on the conversation). */
 const MESSAGES_PER_REQUEST = 2;
-/** The gateway's undici Agent `connections` (src/relay/upstream.ts), for the report. */
-const GATEWAY_POOL_CONNECTIONS = 1024;
 
 const s = loadSettings();
 const began = performance.now();
@@ -267,7 +265,7 @@ async function main(): Promise<void> {
     },
     firstBootMs,
     scenarios: { nonStream: scenario('nonStream'), stream: scenario('stream'), paced: scenario('paced') },
-    openStreams: { bare: bareStreams, gateway: gatewayStreams, upstreamPeakSocketsPerOrigin: upstreamPeak, origins: Math.max(1, mock.ports.length - 1), gatewayPoolConnectionsPerOrigin: GATEWAY_POOL_CONNECTIONS },
+    openStreams: { bare: bareStreams, gateway: gatewayStreams, upstreamPeakSocketsPerOrigin: upstreamPeak, origins: Math.max(1, mock.ports.length - 1) },
     coldStart: { withConfigMs, withoutConfigMs, startupMsLogged },
     gatewayLog: { exitCode: code, ...gatewayLog },
     usage,
