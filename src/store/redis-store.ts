@@ -1,4 +1,7 @@
-/** LimitStore on Redis or Redis Cluster via ioredis: every operation is one Lua script, one round trip. */
+/**
+ * LimitStore on Redis or Redis Cluster via ioredis: every operation is one Lua script, one round trip; the
+ * admits, settles and releases of one round of I/O share a script call (script-batch.ts).
+ */
 import { Cluster, Redis, type ClusterNode, type RedisOptions } from 'ioredis';
 import type { AdmitResult, LimitStore } from './limit-store.js';
 import {
