@@ -20,6 +20,8 @@ export function collect(stream: Readable, limit: number, tooLarge: () => Error):
       stream.off('end', onEnd);
       stream.off('error', onError);
       stream.off('close', onClose);
+      // An error after we are done (the caller destroying the rest) must not become an uncaught exception.
+      stream.on('error', ignore);
     };
     const onData = (chunk: Buffer) => {
       size += chunk.length;
@@ -48,6 +50,8 @@ export function collect(stream: Readable, limit: number, tooLarge: () => Error):
     stream.on('close', onClose);
   });
 }
+
+function ignore(): void {}
 
 /** Reads a JSON request body straight from the Node request. */
 export async function readJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
