@@ -29,7 +29,7 @@ export async function intake<T extends z.ZodType<{ model: string }>>(
   return { principal, body, req };
 }
 
-/** Settles the booking to `prompt + completion` tokens' cost and queues the record; returns the cost. */
+/** Queues the usage record and settles the booking to `prompt + completion` tokens' cost; returns the cost. */
 export async function settleAndRecord(
   r: RelayDeps,
   ctx: RequestContext,
@@ -38,7 +38,8 @@ export async function settleAndRecord(
   u: { model: string; prompt: number; completion: number; conversation: UsageRecord['conversation'] },
 ): Promise<number> {
   const cost = r.pricing.units(u.model, u.prompt + u.completion);
-  await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: ctx.requestId }));
+  // Queued before the settle: from this moment the durable spend (PostgreSQL plus this queue) includes the
+  // answer, which is what seeds the counters if Redis is lost while the settle is on its way.
   r.usage.enqueue({
     tenantId: principal.tenantId,
     tokenId: principal.tokenId,
@@ -51,5 +52,6 @@ export async function settleAndRecord(
     at: new Date().toISOString(),
     conversation: u.conversation,
   });
+  await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: ctx.requestId }));
   return cost;
 }
