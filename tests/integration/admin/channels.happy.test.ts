@@ -2,24 +2,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { withTenant } from '../../../src/db/tenant.js';
 import { providerChannels } from '../../../src/db/schema/index.js';
-import { eventually, startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { ACME_TOKEN, adminConfig, client, expectError, sessions, type Client, type Sessions } from './helpers.js';
+import { eventually, type TestGateway } from '../../helpers/gateway.js';
+import type { MockUpstream } from '../../helpers/mock-upstream.js';
+import { ACME_TOKEN, expectError, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
 let api: Client;
 let s: Sessions;
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 const channelBody = (over: Record<string, unknown> = {}) => ({
   name: 'extra',

@@ -1,22 +1,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { adminConfig, client, expectError, sessions, type Client, type Sessions } from './helpers.js';
+import { type TestGateway } from '../../helpers/gateway.js';
+import type { MockUpstream } from '../../helpers/mock-upstream.js';
+import { expectError, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
 let api: Client;
 let s: Sessions;
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 describe('groups and members', () => {
   it('creates, renames, lists with pagination and deletes', async () => {

@@ -3,7 +3,8 @@
  * a super admin in a third (root), and a small fetch client for /api.
  */
 import { expect } from 'vitest';
-import type { TestGateway } from '../../helpers/gateway.js';
+import { startGateway, type TestGateway } from '../../helpers/gateway.js';
+import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 
 export const PASSWORD = 'a long passphrase';
 export const ACME_TOKEN = 'lyss-acme-0123456789abcdef0123456789abcdef';
@@ -144,3 +145,23 @@ export async function sessions(api: Client) {
 }
 
 export type Sessions = Awaited<ReturnType<typeof sessions>>;
+
+export interface AdminStack {
+  upstream: MockUpstream;
+  gw: TestGateway;
+  api: Client;
+  s: Sessions;
+}
+
+/** What every admin suite starts with: the mock upstream, a gateway on adminConfig, a client, every session. */
+export async function startAdminStack(): Promise<AdminStack> {
+  const upstream = await startMockUpstream();
+  const gw = await startGateway({ config: adminConfig(upstream.url) });
+  const api = client(gw);
+  return { upstream, gw, api, s: await sessions(api) };
+}
+
+export async function stopAdminStack(stack: { gw?: TestGateway; upstream?: MockUpstream }): Promise<void> {
+  await stack.gw?.close();
+  await stack.upstream?.close();
+}

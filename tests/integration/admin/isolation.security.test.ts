@@ -11,9 +11,9 @@ import { pathsOf } from '../../../src/admin/register.js';
 import { withTenant } from '../../../src/db/tenant.js';
 import { queryRows } from '../../../src/db/client.js';
 import { providerTokens } from '../../../src/db/schema/index.js';
-import { eventually, startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { adminConfig, client, expectError, GLOBEX_TOKEN, PASSWORD, sessions, type ApiResponse, type Client, type Sessions } from './helpers.js';
+import { eventually, type TestGateway } from '../../helpers/gateway.js';
+import type { MockUpstream } from '../../helpers/mock-upstream.js';
+import { expectError, GLOBEX_TOKEN, PASSWORD, type ApiResponse, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
@@ -38,10 +38,7 @@ const a = {} as { groupId: string; tenantChannel: string; personalChannel: strin
 const byName = (list: { data: { id: string; name: string }[] }, name: string) => list.data.find((x) => x.name === name)!.id;
 
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
   await new OpenAI({ baseURL: gw.baseURL, apiKey: GLOBEX_TOKEN }).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'globex secret question' }] });
 
   const g = s.globexAdmin.token;
@@ -68,10 +65,7 @@ beforeAll(async () => {
   a.tokenId = (await api.call('GET', '/tokens', { token: t })).body.data[0].id;
   a.otherToken = (await api.call('POST', '/tokens', { token: t, body: { name: 'others', user_id: s.acmeOther.userId } })).body.id;
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 /** What globex looks like to its own admin: compared before and after acme's attempts. */
 async function globexSnapshot() {

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
-import { eventually, startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { DEFAULT_USAGE, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { ACME_TOKEN, adminConfig, client, expectError, sessions, type Client, type Sessions } from './helpers.js';
+import { eventually, type TestGateway } from '../../helpers/gateway.js';
+import { DEFAULT_USAGE, type MockUpstream } from '../../helpers/mock-upstream.js';
+import { ACME_TOKEN, expectError, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
@@ -10,10 +10,7 @@ let api: Client;
 let s: Sessions;
 let conversationId: string;
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
   const openai = new OpenAI({ baseURL: gw.baseURL, apiKey: ACME_TOKEN });
   for (let i = 0; i < 3; i++) {
     await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }] });
@@ -25,10 +22,7 @@ beforeAll(async () => {
   });
   conversationId = (await api.call('GET', '/conversations', { token: s.acmeAdmin.token, query: { q: 'question 1' } })).body.data[0].id;
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 describe('usage', () => {
   it('aggregates by day, model, channel and user over a range', async () => {

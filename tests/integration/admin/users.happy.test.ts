@@ -1,24 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventually, startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { ACME_TOKEN, adminConfig, client, expectError, PASSWORD, sessions, type Client, type Sessions } from './helpers.js';
+import { eventually, type TestGateway } from '../../helpers/gateway.js';
+import type { MockUpstream } from '../../helpers/mock-upstream.js';
+import { ACME_TOKEN, expectError, PASSWORD, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
 let api: Client;
 let s: Sessions;
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
   // Room for the users these tests add.
   await api.call('PATCH', `/tenants/${s.acmeAdmin.tenantId}`, { token: s.superAdmin.token, body: { max_users: 30 } });
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 describe('users', () => {
   it('creates, gets, updates and lists with pagination and filters', async () => {

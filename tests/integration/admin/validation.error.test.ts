@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startGateway, type TestGateway } from '../../helpers/gateway.js';
-import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { adminConfig, client, expectError, PASSWORD, sessions, type ApiResponse, type Client, type Sessions } from './helpers.js';
+import { type TestGateway } from '../../helpers/gateway.js';
+import type { MockUpstream } from '../../helpers/mock-upstream.js';
+import { expectError, PASSWORD, type ApiResponse, type Client, type Sessions, startAdminStack, stopAdminStack } from './helpers.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
@@ -11,18 +11,12 @@ let groupId: string;
 let channelId: string;
 let tokenId: string;
 beforeAll(async () => {
-  upstream = await startMockUpstream();
-  gw = await startGateway({ config: adminConfig(upstream.url) });
-  api = client(gw);
-  s = await sessions(api);
+  ({ upstream, gw, api, s } = await startAdminStack());
   groupId = (await api.call('GET', '/groups', { token: s.acmeAdmin.token })).body.data[0].id;
   channelId = (await api.call('GET', '/channels', { token: s.acmeAdmin.token, query: { q: 'main' } })).body.data[0].id;
   tokenId = (await api.call('GET', '/tokens', { token: s.acmeAdmin.token })).body.data[0].id;
 });
-afterAll(async () => {
-  await gw?.close();
-  await upstream?.close();
-});
+afterAll(() => stopAdminStack({ gw, upstream }));
 
 const channel = { name: 'valid', type: 'openai', key: 'sk-valid-key-0000000', models: ['m'] };
 
