@@ -18,9 +18,9 @@ export function newRequestId(): string {
 export function requestId(): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: { requestId: string } }> {
   return async (c, next) => {
     // The Node request's own header map: Hono's c.req.header() would build a web Headers object first.
-    const raw = c.env?.incoming?.headers['x-request-id'];
-    const given = typeof raw === 'string' ? raw : c.env?.incoming ? undefined : c.req.header('x-request-id');
-    const id = given && SANE.test(given) ? given : newRequestId();
+    const incoming = c.env?.incoming;
+    const given = incoming ? incoming.headers['x-request-id'] : c.req.header('x-request-id');
+    const id = typeof given === 'string' && SANE.test(given) ? given : newRequestId();
     c.set('requestId', id);
     await next();
     // The relay writes its answers to the socket itself (with this id); the header goes on everything else,
