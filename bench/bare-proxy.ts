@@ -55,7 +55,7 @@ export async function startBareProxy(opts: { target: string; host: string; port:
   server.requestTimeout = 0;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
-    server.listen(opts.port, opts.host, () => resolve());
+    server.listen({ port: opts.port, host: opts.host, backlog: 65_535 }, () => resolve()); // as the gateway does
   });
   return {
     port: (server.address() as AddressInfo).port,

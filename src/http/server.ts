@@ -1,7 +1,7 @@
 /** Serves a Hono app on node:http and drains it on shutdown: stop accepting, let requests finish, bounded. */
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
 
 export interface RunningServer {
@@ -39,10 +39,14 @@ export function listen(app: Hono<any>, opts: { port: number; host: string }): Pr
       }
       return result;
     };
-    const server = serve({ fetch, port: opts.port, hostname: opts.host }, (info: AddressInfo) => {
-      resolve({ server, port: info.port, drain });
-    }) as Server;
+    const server = createAdaptorServer({ fetch }) as Server;
     server.once('error', reject);
+    // A burst of new connections (thousands of clients opening streams at once) waits in the kernel's accept
+    // queue while the event loop is busy; Node's default of 511 drops the rest, and clients see resets.
+    // The kernel caps the value at net.core.somaxconn.
+    server.listen({ port: opts.port, host: opts.host, backlog: 65_535 }, () => {
+      resolve({ server, port: (server.address() as AddressInfo).port, drain });
+    });
     // Streams can run for minutes; Node's defaults would cut slow clients and long generations.
     server.requestTimeout = 0;
     server.headersTimeout = 60_000;
