@@ -8,7 +8,7 @@
  * over to another channel.
  */
 import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import { writeWithBackpressure } from './respond.js';
+import type { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 import type { ClientAbort } from './client-abort.js';
 import { ChunkSummary, type ReplySummary } from './reply-summary.js';
@@ -43,8 +43,12 @@ export const SSE_HEADERS: OutgoingHttpHeaders = {
   'x-accel-buffering': 'no',
 };
 
-export async function relaySse(opts: {
-  body: AsyncIterable<Buffer>;
+/**
+ * Driven by the body's events, not `for await`: one promise per stream instead of a few per chunk, and
+ * nothing suspended per chunk (thousands of open streams each relay a chunk every few hundred ms).
+ */
+export function relaySse(opts: {
+  body: Readable;
   res: ServerResponse;
   headers: OutgoingHttpHeaders;
   mapper: StreamMapper;
@@ -52,7 +56,7 @@ export async function relaySse(opts: {
   hold: (data: string) => boolean;
   abort: ClientAbort;
 }): Promise<RelayedStream> {
-  const { res, mapper } = opts;
+  const { body, res, mapper } = opts;
   const summary = new ChunkSummary();
   let out = '';
   let started = false;
@@ -72,46 +76,80 @@ export async function relaySse(opts: {
   const parser = createParser({ onEvent: (e) => emit(mapper.map(e.event, e.data)) });
   const decoder = new TextDecoder();
 
-  const flush = async () => {
-    if (out.length === 0) return;
+  /** Writes what is pending; false when the socket asks us to wait for 'drain'. */
+  const flush = (): boolean => {
+    if (out.length === 0) return true;
     if (!started) {
       started = true;
       res.writeHead(200, opts.headers);
     }
     const data = out;
     out = '';
-    await writeWithBackpressure(res, data);
+    return res.write(data);
   };
 
-  const onClose = () => {
-    if (!res.writableFinished) opts.abort.abort();
-  };
-  res.once('close', onClose);
-  try {
-    for await (const chunk of opts.body) {
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      await flush();
-      if (res.destroyed) break;
-    }
-    if (res.destroyed) return { outcome: 'client_closed', summary: summary.result(), error: null };
-    emit(mapper.end());
-    if (!sawDone) {
-      if (summary.count === 0) throw new Error('upstream stream ended without any event');
-      if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
-      out += 'data: [DONE]\n\n';
-    }
-    await flush();
-    res.end();
-    return { outcome: 'done', summary: summary.result(), error: null };
-  } catch (err) {
-    if (opts.abort.aborted || res.destroyed) return { outcome: 'client_closed', summary: summary.result(), error: err };
-    if (!started) throw new BeforeFirstByteError(err);
-    // After the first byte the only honest end is an error frame; the stream then closes.
-    out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
-    await flush().catch(() => {});
-    res.end();
-    return { outcome: 'upstream_cut', summary: summary.result(), error: err };
-  } finally {
-    res.off('close', onClose);
-  }
+  return new Promise<RelayedStream>((resolve, reject) => {
+    let over = false;
+    const end = (result: RelayedStream | BeforeFirstByteError) => {
+      if (over) return;
+      over = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      // The 'error' listener stays: an aborted or destroyed body may still emit one.
+      if (result instanceof BeforeFirstByteError) reject(result);
+      else resolve(result);
+    };
+    const clientClosed = (error: unknown) => {
+      opts.abort.abort();
+      body.destroy();
+      end({ outcome: 'client_closed', summary: summary.result(), error });
+    };
+    const fail = (err: unknown) => {
+      if (over) return;
+      if (opts.abort.aborted || res.destroyed) return clientClosed(err);
+      body.destroy();
+      if (!started) return end(new BeforeFirstByteError(err));
+      // After the first byte the only honest end is an error frame; the stream then closes.
+      out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
+      flush();
+      res.end();
+      end({ outcome: 'upstream_cut', summary: summary.result(), error: err });
+    };
+    const onData = (chunk: Buffer) => {
+      if (res.destroyed) return clientClosed(null);
+      try {
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        if (!flush()) body.pause();
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const onDrain = () => body.resume();
+    const onEnd = () => {
+      if (res.destroyed) return clientClosed(null);
+      try {
+        emit(mapper.end());
+        if (!sawDone) {
+          if (summary.count === 0) throw new Error('upstream stream ended without any event');
+          if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
+          out += 'data: [DONE]\n\n';
+        }
+        flush();
+        res.end();
+        end({ outcome: 'done', summary: summary.result(), error: null });
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const onClose = () => {
+      if (!res.writableFinished) clientClosed(null);
+    };
+    body.on('error', fail);
+    body.on('end', onEnd);
+    res.on('drain', onDrain);
+    res.once('close', onClose);
+    body.on('data', onData);
+  });
 }
