@@ -133,7 +133,8 @@ async function prepareWorkers(config: Config, logger: Logger): Promise<void> {
 
 function runPrimary(workers: number, logger: Logger): void {
   let stopping = false;
-  const fork = () => cluster.fork();
+  // glibc reads MALLOC_ARENA_MAX when a process starts, so the workers get it here (see README, "npm start").
+  const fork = () => cluster.fork({ MALLOC_ARENA_MAX: process.env.MALLOC_ARENA_MAX ?? '2' });
   for (let i = 0; i < workers; i++) fork();
   cluster.on('exit', (worker, code, signal) => {
     if (stopping) {
