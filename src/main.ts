@@ -8,6 +8,7 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
+import type { Hono } from 'hono';
 import { createApp } from './app.js';
 import { listen } from './http/server.js';
 import { createLogger, type Logger } from './logger.js';
@@ -40,6 +41,9 @@ export function workerCount(config: Config): number {
 
 async function serveOne(config: Config, logger: Logger): Promise<void> {
   const started = Date.now();
+  let appReady!: (app: Hono<any>) => void;
+  // Listening first: /healthz answers while the database starts; other requests wait (see listen()).
+  const running = await listen(new Promise<Hono<any>>((resolve) => (appReady = resolve)), { port: config.PORT, host: config.HOST });
   const deps = await createDeps(config, logger);
   try {
     await setupOneAtATime(deps);
@@ -53,7 +57,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   }
   // One process: nothing else serves yet. Under a cluster primary, the primary did it before forking.
   if (config.REDIS_URL && !cluster.isWorker) await reconcileAtStart(deps.database.db, deps.store, deps.relay.usage, logger);
-  const running = await listen(createApp(deps), { port: config.PORT, host: config.HOST });
+  appReady(createApp(deps));
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,
     database: deps.database.kind,

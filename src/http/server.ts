@@ -17,7 +17,20 @@ export interface RunningServer {
  */
 const AFTER_CUT_MS = 5_000;
 
-export function listen(app: Hono<any>, opts: { port: number; host: string }): Promise<RunningServer> {
+/**
+ * `app` may still be on its way (the database starting: PGlite's first boot takes seconds). Meanwhile the
+ * server listens: /healthz says the process is alive, /readyz says it is starting, and every other request
+ * waits for the app instead of being refused.
+ */
+export function listen(app: Hono<any> | Promise<Hono<any>>, opts: { port: number; host: string }): Promise<RunningServer> {
+  let ready: Hono<any> | null = app instanceof Promise ? null : app;
+  const coming = Promise.resolve(app).then((a) => (ready = a));
+  const whileStarting: Hono<any>['fetch'] = async (request, env, ctx) => {
+    const { pathname } = new URL(request.url);
+    if (pathname === '/healthz') return Response.json({ status: 'ok' });
+    if (pathname === '/readyz') return Response.json({ status: 'starting' }, { status: 503 });
+    return (await coming).fetch(request, env, ctx);
+  };
   return new Promise((resolve, reject) => {
     // A request is over when its response has closed AND its handler has returned: a relay handler settles
     // the quota and queues the usage record after the last byte went out, and shutdown must wait for that.
@@ -31,8 +44,8 @@ export function listen(app: Hono<any>, opts: { port: number; host: string }): Pr
       handlers--;
       check();
     };
-    const fetch: typeof app.fetch = (request, env, ctx) => {
-      const result = app.fetch(request, env, ctx);
+    const fetch: Hono<any>['fetch'] = (request, env, ctx) => {
+      const result = ready ? ready.fetch(request, env, ctx) : whileStarting(request, env, ctx);
       if (result instanceof Promise) {
         handlers++;
         result.then(handlerDone, handlerDone);

@@ -3,7 +3,7 @@
  * default. It serves /healthz quickly, keeps its data across a restart, stops cleanly on SIGTERM, and refuses
  * bad configuration at boot naming the variable.
  */
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -33,6 +33,9 @@ interface Proc {
   exited: Promise<number | null>;
 }
 
+/** Every gateway a test starts; a failed test must not leave one running. */
+const running = new Set<ChildProcess>();
+
 function start(env: Record<string, string>): Proc {
   const child = spawn('node', [main], {
     cwd: root,
@@ -42,7 +45,13 @@ function start(env: Record<string, string>): Proc {
   let out = '';
   child.stdout!.on('data', (d) => (out += d));
   child.stderr!.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  running.add(child);
+  const exited = new Promise<number | null>((r) =>
+    child.once('exit', (code) => {
+      running.delete(child);
+      r(code);
+    }),
+  );
   return { child, output: () => out, exited };
 }
 
@@ -60,7 +69,28 @@ async function waitHealthy(port: number, ms: number): Promise<number> {
   throw new Error(`no /healthz 200 within ${ms} ms`);
 }
 
+/** Waits until /readyz says ready (the database and store up); until then it answers 503 "starting". */
+async function waitReady(port: number, ms: number): Promise<void> {
+  const started = Date.now();
+  let last: unknown = null;
+  while (Date.now() - started < ms) {
+    const res = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+    last = res ? await res.json() : null;
+    if (res?.status === 200) {
+      expect(last).toMatchObject({ status: 'ready' });
+      return;
+    }
+    expect(res?.status).toBe(503);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`/readyz not ready within ${ms} ms; last answer ${JSON.stringify(last)}`);
+}
+
 describe('boot on the embedded default', () => {
+  afterEach(() => {
+    for (const child of running) child.kill('SIGKILL');
+  });
+
   it('serves /healthz within 10 s, keeps data across restarts, and exits 0 on SIGTERM', async () => {
     const dataDir = mkdtempSync(path.join(tmpdir(), 'lyss-boot-'));
     const port = await freePort();
@@ -69,14 +99,18 @@ describe('boot on the embedded default', () => {
     const first = start(env);
     const ms = await waitHealthy(port, 10_000);
     expect(ms).toBeLessThan(10_000);
-    const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
-    expect(await ready.json()).toMatchObject({ status: 'ready' });
+    // A request that arrives while the database is still starting waits for the app instead of being refused.
+    const early = await fetch(`http://127.0.0.1:${port}/v1/models`);
+    expect(early.status).toBe(401);
+    expect(await early.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
+    await waitReady(port, 60_000);
     expect(first.output()).toMatch(/INITIAL SUPER ADMIN PASSWORD/);
     first.child.kill('SIGTERM');
     expect(await first.exited).toBe(0);
 
     const second = start(env);
     await waitHealthy(port, 10_000);
+    await waitReady(port, 60_000);
     expect(second.output()).not.toMatch(/INITIAL SUPER ADMIN PASSWORD/);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
