@@ -67,7 +67,7 @@ export interface StartOptions {
   /** Reuse a data folder (the usage spill file lives there). */
   dataDir?: string;
   port?: number;
-  /** How long to wait for /healthz. */
+  /** How long to wait for the app to be up (/readyz past 'starting'). */
   readyMs?: number;
 }
 
@@ -143,7 +143,9 @@ export async function startGatewayProcess(opts: StartOptions): Promise<GatewayPr
   for (;;) {
     if (!alive) throw new Error(`gateway exited at start:\n${out}`);
     try {
-      if ((await httpGet(`${url}/healthz`)).status === 200) break;
+      // Past 'starting' (the app is up), whether or not its database and store are reachable.
+      const r = await httpGet(`${url}/readyz`);
+      if (!(r.status === 503 && r.body.includes('"starting"'))) break;
     } catch {
       // not listening yet
     }
