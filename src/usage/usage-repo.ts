@@ -32,7 +32,9 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
   }
   await db.transaction(async (tx) => {
     const t = tx as unknown as Db;
-    for (const [tenantId, list] of byTenant) {
+    // Tenants, and within each the rows, are locked in one order (ids ascending) by every writer: two processes
+    // flushing at once then wait for each other instead of deadlocking.
+    for (const [tenantId, list] of [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1))) {
       await actForTenant(t, tenantId);
       await addSpend(t, 'provider_tokens', sum(list, (r) => r.tokenId), true);
       await addSpend(t, 'provider_channels', sum(list, (r) => r.channelId), false);
@@ -98,8 +100,10 @@ async function addSpend(db: Db, table: 'provider_tokens' | 'provider_channels', 
   if (spend.size === 0) return;
   const values = JSON.stringify([...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed })));
   const lastUsed: SQL = touchLastUsed ? sql`, last_used_at = greatest(t.last_used_at, v.at)` : sql``;
-  await db.execute(sql`update ${sql.identifier(table)} t set used_quota = t.used_quota + v.cost${lastUsed}
-    from jsonb_to_recordset(${values}::jsonb) as v(id uuid, cost bigint, at timestamptz) where t.id = v.id`);
+  await db.execute(sql`with v as (select * from jsonb_to_recordset(${values}::jsonb) as v(id uuid, cost bigint, at timestamptz)),
+    locked as materialized (select t.id from ${sql.identifier(table)} t join v on v.id = t.id order by t.id for no key update of t)
+    update ${sql.identifier(table)} t set used_quota = t.used_quota + v.cost${lastUsed}
+    from v join locked on locked.id = v.id where t.id = v.id`);
 }
 
 /** Creates or updates each conversation; returns the ids that exist afterwards (messages may go there). */
@@ -149,6 +153,7 @@ async function upsertConversations(db: Db, list: readonly UsageRecord[]): Promis
         provider_channel_id uuid, system_prompt text, message_count bigint, token_usage bigint, at timestamptz)
       join auth_users u on u.id = v.user_id
       left join provider_channels c on c.id = v.provider_channel_id
+      order by v.id
     on conflict (id) do update set
       message_count = least(chat_conversations.message_count::bigint + excluded.message_count, 2147483647),
       token_usage = least(chat_conversations.token_usage::bigint + excluded.token_usage, 2147483647),

@@ -10,6 +10,8 @@ import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpe
 import { channelRow, conversationRow, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
 import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
+import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
+import type { UsageRecord } from '../../../src/usage/usage-record.js';
 
 const QUIET = 'lyss-quiet-0123456789abcdef0123456789abc';
 
@@ -233,5 +235,30 @@ describe('usage records', () => {
     const r = await sdk(gw, TEST_TOKEN).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'still here' }] });
     expect(r.choices).toHaveLength(1);
     await written(async () => expect((await tokenRow(gw, acme, 'ci')).usedQuota - before!.token).toBe(19));
+  });
+});
+
+describe('usage batches written at once by two processes', () => {
+  it('the same tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {
+    type Owner = Pick<UsageRecord, 'tenantId' | 'tokenId' | 'userId' | 'channelId'> & { channel: string };
+    const owners: Owner[] = [];
+    for (const [tenantId, channel] of [[acme, 'openai-main'], [quiet, 'openai-main']] as const) {
+      const token = await tokenRow(gw, tenantId, 'ci');
+      owners.push({ tenantId, tokenId: token.id, userId: token.userId, channelId: (await channelRow(gw, tenantId, channel)).id, channel });
+    }
+    const spent = () => Promise.all(owners.map(async (o) => [(await tokenRow(gw, o.tenantId, 'ci')).usedQuota, (await channelRow(gw, o.tenantId, o.channel)).usedQuota]));
+    const before = await spent();
+    const rounds = 20;
+    for (let i = 0; i < rounds; i++) {
+      const batch: UsageRecord[] = owners.map(({ channel: _, ...o }) => ({ ...o, cost: 1, promptTokens: 1, completionTokens: 0, model: 'gpt-4o-mini', at: new Date().toISOString(), conversation: null }));
+      // Two transactions on two connections of the pool, as two gateway processes flushing at once.
+      await Promise.all([writeUsageBatch(gw.deps.database.db, batch), writeUsageBatch(gw.deps.database.db, [...batch].reverse())]);
+    }
+    const after = await spent();
+    // Every token and channel paid for one record in each of the two batches of every round.
+    expect(after.map(([t, c], i) => [t! - before[i]![0]!, c! - before[i]![1]!])).toEqual([
+      [rounds * 2, rounds * 2],
+      [rounds * 2, rounds * 2],
+    ]);
   });
 });
