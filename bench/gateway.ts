@@ -5,7 +5,7 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import postgres from 'postgres';
-import { ROOT, spawnNode, sleep, type Child } from './procs.js';
+import { childPids, ROOT, spawnNode, sleep, type Child } from './procs.js';
 
 export interface GatewayEnv {
   port: number;
@@ -14,6 +14,7 @@ export interface GatewayEnv {
   secretKey: string;
   configFile: string | null;
   dataDir: string;
+  /** LYSS_WORKERS (default 1, one process); 0 is the gateway's own default: one cluster worker per core on PostgreSQL + Redis. */
   workers?: number;
   logLevel?: string;
 }
@@ -66,6 +67,23 @@ export async function waitReady(child: Child, port: number, timeoutMs: number): 
     await sleep(25);
   }
   throw new Error(`${child.name} not ready within ${timeoutMs} ms; see ${child.logFile}`);
+}
+
+/**
+ * Waits until `count` workers of a cluster primary (its children) have each logged that they listen: /readyz
+ * answers as soon as the first one does. Returns their pids; bounded.
+ */
+export async function waitWorkers(child: Child, count: number, timeoutMs: number): Promise<number[]> {
+  const deadline = performance.now() + timeoutMs;
+  while (performance.now() < deadline) {
+    const listening = new Set<number>();
+    for (const m of readFileSync(child.logFile, 'utf8').matchAll(/"msg":"lyss gateway listening".*"pid":(\d+)/g)) listening.add(Number(m[1]));
+    const workers = childPids(child.pid).filter((pid) => listening.has(pid));
+    if (workers.length >= count) return workers;
+    if (child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}) before its workers were ready; see ${child.logFile}`);
+    await sleep(100);
+  }
+  throw new Error(`${child.name}: fewer than ${count} workers listening within ${timeoutMs} ms; see ${child.logFile}`);
 }
 
 /** A database URL on the same server as `serverUrl`, named `name`. */

@@ -91,16 +91,21 @@ export async function freePort(): Promise<number> {
   });
 }
 
-/** CPU seconds (user + system) a process has used so far; null once it is gone. */
-export function cpuSeconds(pid: number): number | null {
+/** Fields of /proc/<pid>/stat after the command name (which may hold spaces), from `state` on; null once gone. */
+function statFields(pid: number | string): string[] | null {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return null;
   }
+}
+
+/** CPU seconds (user + system) a process has used so far; null once it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  const fields = statFields(pid);
+  // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
+  return fields ? (Number(fields[11]) + Number(fields[12])) / CLK_TCK : null;
 }
 
 /** Resident set size in bytes, from /proc/<pid>/status VmRSS; null once it is gone. */
@@ -111,6 +116,51 @@ export function rssBytes(pid: number): number | null {
   } catch {
     return null;
   }
+}
+
+/** Direct children from /proc/<pid>/task/<tid>/children; null when the kernel lacks it (CONFIG_PROC_CHILDREN). */
+function childrenFile(pid: number): number[] | null {
+  try {
+    const out: number[] = [];
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const text = readFileSync(`/proc/${pid}/task/${tid}/children`, 'utf8').trim();
+      if (text) out.push(...text.split(' ').map(Number));
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+/** Every process's children, from its parent pid (field 4 of /proc/<pid>/stat): one scan of /proc. */
+function childrenByParent(): Map<number, number[]> {
+  const out = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    const ppid = /^\d+$/.test(entry) ? Number(statFields(entry)?.[1]) : NaN;
+    if (!Number.isFinite(ppid)) continue;
+    const list = out.get(ppid) ?? [];
+    list.push(Number(entry));
+    out.set(ppid, list);
+  }
+  return out;
+}
+
+/** Direct children of `pid` (a cluster primary's workers). */
+export function childPids(pid: number): number[] {
+  return childrenFile(pid) ?? childrenByParent().get(pid) ?? [];
+}
+
+/** `pid` and all its descendants; at most one scan of /proc when the kernel has no children files. */
+export function treePids(pid: number): number[] {
+  let scanned: Map<number, number[]> | null = null;
+  const children = (p: number) => childrenFile(p) ?? (scanned ??= childrenByParent()).get(p) ?? [];
+  const out: number[] = [];
+  for (const queue = [pid]; queue.length > 0; ) {
+    const next = queue.shift()!;
+    out.push(next);
+    queue.push(...children(next));
+  }
+  return out;
 }
 
 /** Pids of processes whose command name is `comm` (postgres backends come and go, so look each time). */
@@ -146,12 +196,22 @@ export interface Window {
   peakRss: Record<string, number>;
 }
 
+/** How a named process is accounted: alone, or as a tree (`pid` and all its descendants, summed). */
+interface Tracked {
+  pid: number;
+  tree: boolean;
+}
+
 /**
  * Samples RSS of the named processes every `intervalMs`, and measures CPU between `start()` and `stop()`.
- * Groups (postgres, redis-server) are found by command name and summed, CPU only.
+ * Groups (postgres, redis-server) are found by command name and summed, CPU only. A process tracked with
+ * `{ tree: true }` (a cluster primary) counts with its descendants (its workers): CPU summed over the tree at
+ * start() and at stop(), so workers must live the whole window; RSS summed over the tree at each sample.
  */
 export class Meter {
-  private readonly pids = new Map<string, number>();
+  private readonly pids = new Map<string, Tracked>();
+  /** Each tree's pids at the last look: re-read at start() and stop(), and when a member is gone. */
+  private readonly trees = new Map<string, number[]>();
   private timer: NodeJS.Timeout | null = null;
   private peaks: Record<string, number> = {};
   private cpuStart: Record<string, number> = {};
@@ -161,21 +221,49 @@ export class Meter {
 
   constructor(private readonly groups: string[] = ['postgres', 'redis-server'], private readonly intervalMs = 100) {}
 
-  track(name: string, pid: number): void {
-    this.pids.set(name, pid);
+  track(name: string, pid: number, opts: { tree?: boolean } = {}): void {
+    this.pids.set(name, { pid, tree: opts.tree ?? false });
+    this.trees.delete(name);
   }
 
   untrack(name: string): void {
     this.pids.delete(name);
+    this.trees.delete(name);
   }
 
   private groupCpu(comm: string): number {
     return pidsByComm(comm).reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
   }
 
+  /** The pids a name stands for; a tree's are cached between samples, since scanning /proc costs the load generator CPU. */
+  private members(name: string, t: Tracked, fresh: boolean): number[] {
+    if (!t.tree) return [t.pid];
+    let pids = this.trees.get(name);
+    if (fresh || !pids) this.trees.set(name, (pids = treePids(t.pid)));
+    return pids;
+  }
+
+  private cpuOf(name: string, t: Tracked): number {
+    return this.members(name, t, true).reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+  }
+
+  /** Summed RSS; null when a member is gone (then a tree is looked up again once). */
+  private rssOf(name: string, t: Tracked): number | null {
+    const sum = (pids: number[]) => {
+      let total = 0;
+      for (const pid of pids) {
+        const rss = rssBytes(pid);
+        if (rss === null) return null;
+        total += rss;
+      }
+      return total;
+    };
+    return sum(this.members(name, t, false)) ?? (t.tree ? sum(this.members(name, t, true)) : null);
+  }
+
   private sample(): void {
-    for (const [name, pid] of this.pids) {
-      const rss = rssBytes(pid);
+    for (const [name, t] of this.pids) {
+      const rss = this.rssOf(name, t);
       if (rss !== null && rss > (this.peaks[name] ?? 0)) this.peaks[name] = rss;
     }
   }
@@ -183,7 +271,7 @@ export class Meter {
   start(): void {
     this.peaks = {};
     this.cpuStart = {};
-    for (const [name, pid] of this.pids) this.cpuStart[name] = cpuSeconds(pid) ?? 0;
+    for (const [name, t] of this.pids) this.cpuStart[name] = this.cpuOf(name, t);
     for (const g of this.groups) this.cpuStart[g] = this.groupCpu(g);
     this.selfStart = process.cpuUsage();
     this.machineStart = machineBusySeconds();
@@ -197,7 +285,7 @@ export class Meter {
     this.timer = null;
     this.sample();
     const cpu: Record<string, number> = {};
-    for (const [name, pid] of this.pids) cpu[name] = (cpuSeconds(pid) ?? 0) - (this.cpuStart[name] ?? 0);
+    for (const [name, t] of this.pids) cpu[name] = this.cpuOf(name, t) - (this.cpuStart[name] ?? 0);
     for (const g of this.groups) cpu[g] = this.groupCpu(g) - (this.cpuStart[g] ?? 0);
     const self = process.cpuUsage(this.selfStart);
     cpu['load generator'] = (self.user + self.system) / 1e6;

@@ -37,6 +37,24 @@ export interface StreamsRun extends StreamsResult {
   rssAfterMb: number;
 }
 
+/**
+ * The gateway with the default LYSS_WORKERS (a cluster primary and one worker per core), non-stream at
+ * saturation; no target of its own. CPU and RSS are summed over the primary and its workers.
+ */
+export interface WorkersRun {
+  /** Workers the primary forked (its children while it served). */
+  workers: number;
+  /** Non-stream saturation before the rounds: slices of the warm-up time until the CPU per answer stopped falling. */
+  warmupSeconds: number;
+  /** Each round measures the bare proxy right before the gateway, so each ratio is taken within the same minute. */
+  rounds: { bare: RunFigures[]; gateway: RunFigures[] };
+  median: { bare: RunFigures; gateway: RunFigures };
+  /** Its log (primary and workers) and the primary's exit code on SIGTERM. */
+  log: LogSummary & { exitCode: number | string };
+  /** The rows it added in PostgreSQL (read after SIGTERM) against the 2xx answers it served, warm-up included. */
+  usage: UsageCheck;
+}
+
 export interface TargetCheck {
   target: string;
   goal: string;
@@ -61,6 +79,8 @@ export interface BenchReport {
     /** The cold-start probes: answered, then SIGTERM at once. */
     sigtermRightAfterAnswer: { served: number; rowsAdded: number; usage: number; usageAdded: number; pass: boolean };
   };
+  /** The default LYSS_WORKERS row; absent in reports written before it existed. */
+  workers?: WorkersRun | { skipped: string };
   scale: ScaleResult | { skipped: string };
   targets: TargetCheck[];
   elapsedSeconds: number;
@@ -137,6 +157,10 @@ export function checkTargets(r: Omit<BenchReport, 'targets' | 'elapsedSeconds'>)
       pass: r.usage.sigtermRightAfterAnswer.pass,
     },
   ];
+  if (r.workers && 'usage' in r.workers) {
+    const u = r.workers.usage;
+    checks.push({ target: `lost usage rows, default LYSS_WORKERS (${r.workers.workers} workers)`, goal: '0', measured: `${u.lostRows} of ${u.served} (${u.problems.length} figures differ)`, pass: u.pass });
+  }
   if ('rate' in r.scale) {
     checks.push({ target: `2 processes: rate limit ${r.scale.rate.limit}/min admitted`, goal: `${r.scale.rate.limit} (≤ ${r.scale.rate.allowance} with GCRA refill)`, measured: `${r.scale.rate.admitted}`, pass: r.scale.rate.pass });
     checks.push({ target: `2 processes: quota ${r.scale.quota.quota} never exceeded`, goal: `≤ ${r.scale.quota.quota}, = client usage`, measured: `${r.scale.quota.usedInPostgres} (clients saw ${r.scale.quota.clientUsage})`, pass: r.scale.quota.pass });
@@ -184,6 +208,7 @@ export function renderMarkdown(r: BenchReport): string {
   line(`CPU while the gateway runs non-stream at saturation (cores, median): ` +
     Object.entries(cpu).map(([k, v]) => `${k} ${f2(v)}`).join(' · ') + '.');
   line();
+  renderWorkers(r, line);
   line(`## ${s.openStreams} concurrent open streams (${s.slowChunks} chunks, one every ${s.slowDelayMs} ms, opened over ${s.openStreamsRampMs} ms)`);
   line();
   line('Run right after the warm-up, before the saturation rounds.');
@@ -256,4 +281,44 @@ export function renderMarkdown(r: BenchReport): string {
   for (const t of r.targets) line(`| ${t.target} | ${t.goal} | ${t.measured} | **${t.pass ? 'PASS' : 'FAIL'}** |`);
   line();
   return out.join('\n');
+}
+
+/** The default LYSS_WORKERS section: its own bare-proxy rounds, with the one-process gateway of the main table beside it. */
+function renderWorkers(r: BenchReport, line: (s?: string) => void): void {
+  const w = r.workers;
+  if (!w) return;
+  if ('skipped' in w) {
+    line('## Default LYSS_WORKERS');
+    line();
+    line(`Skipped: ${w.skipped}.`);
+    line();
+    return;
+  }
+  const s = r.settings;
+  const { bare, gateway } = w.median;
+  const one = r.scenarios.nonStream.median;
+  line(`## Default LYSS_WORKERS (${w.workers} workers)`);
+  line();
+  line(`The gateway as it runs by default on PostgreSQL + Redis: a cluster primary and one worker per core (LYSS_WORKERS unset or 0), ` +
+    `non-stream at saturation (${s.connections} connections), ${s.rounds} rounds of ${s.seconds} s, each right after a run of the bare proxy, medians shown. ` +
+    `A fresh process is slow at first (JIT, and caches each worker fills on its own), so it was warmed up for ${w.warmupSeconds} s, in slices of ${s.warmupSeconds} s until its CPU per answer fell by less than 10 %. ` +
+    `Its CPU and RSS are summed over the primary and its ${w.workers} workers. The targets are judged on the one-process row of the table above ` +
+    `(one gateway process against the one-process bare proxy); this one shows what the default gives on this ${r.machine.cpus}-core machine, ` +
+    `whose cores the workers share with the load generator, the mock, PostgreSQL and Redis.`);
+  line();
+  line('| target | req/s | × bare | p50 ms | p99 ms | CPU µs per request (all its processes) | × bare | CPU cores used (all its processes) | peak RSS MB | errors: non-2xx / socket / bad body | other processes on the machine (cores) |');
+  line('|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
+  const row = (label: string, m: RunFigures, ref: RunFigures) =>
+    line(`| ${label} | ${f0(m.rps)} | ${f2(m.rps / ref.rps)} | ${f3(m.p50)} | ${f3(m.p99)} | ${f0(m.cpuUsPerRequest)} | ${f2(m.cpuUsPerRequest / ref.cpuUsPerRequest)} | ${f2(m.cores)} | ${mb(m.peakRssMb)} | ${errs(m)} | ${f2(m.cpu['other processes'] ?? NaN)} |`);
+  row('bare proxy (one process)', bare, bare);
+  row(`gateway, default LYSS_WORKERS (primary + ${w.workers} workers)`, gateway, bare);
+  row('gateway, LYSS_WORKERS=1 (the table above; × bare against its own bare proxy)', one.gateway, one.bare);
+  line();
+  line(`CPU while it runs (cores, median): ` + Object.entries(gateway.cpu).map(([k, v]) => `${k} ${f2(v)}`).join(' · ') + '.');
+  line();
+  const u = w.usage;
+  line(`Its usage rows, read after SIGTERM: ${f0(u.rows.assistantRows)} of ${f0(u.served)} answers written, used_quota +${f0(u.rows.tokenUsed)} for ${f0(u.clientUsage)} received` +
+    `${u.problems.length ? ` (${u.problems.join('; ')})` : ''}: **${u.pass ? 'PASS' : 'FAIL'}**. ` +
+    `Its log: ${w.log.warn} warnings, ${w.log.error} errors${Object.keys(w.log.messages).length ? ` (${Object.entries(w.log.messages).map(([m, n]) => `${m} × ${n}`).join('; ')})` : ''}; exit code on SIGTERM: ${w.log.exitCode}.`);
+  line();
 }

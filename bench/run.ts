@@ -1,16 +1,17 @@
 /**
  * `npm run bench`: the mock upstream, the bare proxy and the real gateway (dist/main.js, every feature on:
  * PostgreSQL, Redis, LYSS_CONFIG's 3 tenants / 50 channels / 1,000 tokens) in separate processes, driven in
- * interleaved rounds; then open streams, cold start, the usage-row check and the two-process limits check.
+ * interleaved rounds; then open streams, cold start, the usage-row check, the gateway with the default LYSS_WORKERS
+ * (one worker per core) and the two-process limits check.
  * Prints one markdown table and writes bench/results/latest.md and latest.json. Missed targets print FAIL;
  * they never fail the process (a benchmark reports, it does not test). Durations: see README (BENCH_* env).
  */
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDatabase, dropDatabase, spawnGateway, summarizeLog, waitReady, type GatewayEnv } from './gateway.js';
+import { createDatabase, dropDatabase, spawnGateway, summarizeLog, waitReady, waitWorkers, type GatewayEnv } from './gateway.js';
 import { firstSuccess, openStreams, paced, saturate, type LoadResult, type Req } from './load.js';
-import { freePort, Meter, ROOT, rssBytes, sleep, spawnHelper, stopChild, type Child } from './procs.js';
+import { freePort, Meter, ROOT, rssBytes, sleep, spawnHelper, stopChild, type Child, type Window } from './procs.js';
 import {
   checkTargets,
   medianRun,
@@ -21,15 +22,18 @@ import {
   type Scenario,
   type StreamsRun,
   type Target,
+  type WorkersRun,
 } from './report.js';
 import { runScale, type ScaleResult } from './scale.js';
 import { requestVariants } from './seed.js';
 import { buildHelpers, childEnv, fdLimit, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed } from './setup.js';
-import { compareUsage, readUsageRows } from './usage-check.js';
+import { compareUsage, readUsageRows, type UsageRows } from './usage-check.js';
 
 const MB = 1024 * 1024;
 /** Each bench request records its user message and the answer (the system prompt goes on the conversation). */
 const MESSAGES_PER_REQUEST = 2;
+/** Bound on the default-LYSS_WORKERS warm-up, which runs until the CPU per answer stops falling. */
+const WORKERS_WARMUP_MAX_SECONDS = 60;
 
 const s = loadSettings();
 const began = performance.now();
@@ -108,14 +112,18 @@ async function main(): Promise<void> {
     clientUsage += r.usage;
   };
 
+  /** A run's figures, `proc` being the meter's name for the serving process. */
+  const figures = (proc: string, r: LoadResult, w: Window): RunFigures => {
+    const cpu = Object.fromEntries(Object.entries(w.cpu).map(([k, v]) => [k, v / w.seconds]));
+    const cpuUsPerRequest = ((w.cpu[proc] ?? NaN) / (r.ok + r.mismatches)) * 1e6;
+    return { ...r, cores: cpu[proc] ?? NaN, cpuUsPerRequest, cpu, peakRssMb: (w.peakRss[proc] ?? NaN) / MB };
+  };
   const measured = async (target: Target, run: () => Promise<LoadResult>): Promise<RunFigures> => {
     meter.start();
     const r = await run();
     const w = meter.stop();
     account(target, r);
-    const cpu = Object.fromEntries(Object.entries(w.cpu).map(([k, v]) => [k, v / w.seconds]));
-    const cpuUsPerRequest = ((w.cpu[PROC[target]] ?? NaN) / (r.ok + r.mismatches)) * 1e6;
-    return { ...r, cores: cpu[PROC[target]] ?? NaN, cpuUsPerRequest, cpu, peakRssMb: (w.peakRss[PROC[target]] ?? NaN) / MB };
+    return figures(PROC[target], r, w);
   };
 
   log(`warm-up: ${s.warmupSeconds} s non-stream + ${s.warmupSeconds} s stream per target`);
@@ -222,6 +230,72 @@ async function main(): Promise<void> {
   log(`usage check, SIGTERM right after an answer: ${probes.rowsAdded}/${probes.served} rows`);
   const usage = { load: loadUsage, sigtermRightAfterAnswer: probes };
 
+  // The default LYSS_WORKERS (one cluster worker per core), on the same database: what a whole machine serves.
+  // Several processes need shared state, so the embedded default always runs one and there is nothing to add.
+  const defaultWorkers = async (): Promise<WorkersRun> => {
+    const rowsBefore = await readRows();
+    const port = await freePort();
+    const child = spawnGateway('gateway-workers', { ...gwBase, port, workers: 0 }, path.join(workDir, 'gateway-workers.log'));
+    children.push(child);
+    await waitReady(child, port, 180_000);
+    const workers = (await waitWorkers(child, os.availableParallelism(), 120_000)).length;
+    log(`default LYSS_WORKERS: ${workers} workers ready on ${port}`);
+    meter.track('gateway workers', child.pid, { tree: true });
+    const url = `http://127.0.0.1:${port}/v1/chat/completions`;
+    const nonStream = (seconds: number) => saturate({ url, connections: s.connections, seconds, requests: jsonReqs, stream: false });
+    let servedHere = 0;
+    let usageHere = 0;
+    const count = (r: LoadResult) => {
+      servedHere += r.ok + r.mismatches;
+      usageHere += r.usage;
+    };
+    // A fresh process is slow for seconds (JIT, and caches such as the remembered prompt-token counts, which
+    // each worker fills on its own): here ~8 s of saturation for one process, ~18 s for two. So warm up in
+    // slices until the CPU per answer falls by less than 10 %, or the bound.
+    let warmupSeconds = 0;
+    for (let prev = Infinity; warmupSeconds < WORKERS_WARMUP_MAX_SECONDS; ) {
+      meter.start();
+      const r = await nonStream(s.warmupSeconds);
+      const us = figures('gateway workers', r, meter.stop()).cpuUsPerRequest;
+      count(r);
+      warmupSeconds += s.warmupSeconds;
+      if (!(us < prev * 0.9)) break;
+      prev = us;
+    }
+    log(`default LYSS_WORKERS: warmed up for ${warmupSeconds} s`);
+    const rounds: WorkersRun['rounds'] = { bare: [], gateway: [] };
+    for (let round = 1; round <= s.rounds; round++) {
+      // The bare proxy right before, so the ratio compares figures of the same minute.
+      rounds.bare.push(await measured('bare', () => scenarios.nonStream.run('bare')));
+      meter.start();
+      const r = await nonStream(s.seconds);
+      const fig = figures('gateway workers', r, meter.stop());
+      count(r);
+      rounds.gateway.push(fig);
+      log(`round ${round} default LYSS_WORKERS: bare ${rounds.bare.at(-1)!.rps.toFixed(0)} req/s, gateway ${fig.rps.toFixed(0)} req/s  p50 ${fig.p50.toFixed(3)} ms  p99 ${fig.p99.toFixed(3)} ms  ` +
+        `cpu ${fig.cores.toFixed(2)} (${fig.cpuUsPerRequest.toFixed(0)} µs/req)  rss ${fig.peakRssMb.toFixed(0)} MB  errors ${fig.non2xx}/${fig.errors}/${fig.mismatches}/${fig.unanswered}`);
+    }
+    const exitCode = await stopChild(child, 60_000);
+    meter.untrack('gateway workers');
+    const rowsAfter = await readRows();
+    const added: UsageRows = { ...rowsAfter };
+    for (const k of Object.keys(added) as (keyof UsageRows)[]) added[k] -= rowsBefore[k];
+    const check = compareUsage(added, servedHere, usageHere, MESSAGES_PER_REQUEST);
+    log(`default LYSS_WORKERS stopped (exit ${exitCode}); usage rows ${added.assistantRows}/${servedHere}, ${check.pass ? 'all match' : check.problems.join('; ')}`);
+    return {
+      workers,
+      warmupSeconds,
+      rounds,
+      median: { bare: medianRun(rounds.bare), gateway: medianRun(rounds.gateway) },
+      log: { exitCode, ...summarizeLog(child.logFile) },
+      usage: check,
+    };
+  };
+  let workers: WorkersRun | { skipped: string };
+  if (process.env.BENCH_SKIP_WORKERS === '1') workers = { skipped: 'BENCH_SKIP_WORKERS=1' };
+  else if (!databaseUrl || !redisVersion) workers = { skipped: 'the embedded fallback runs exactly one process (several need PostgreSQL and Redis)' };
+  else workers = await defaultWorkers();
+
   let scale: ScaleResult | { skipped: string };
   if (s.skipScale) scale = { skipped: 'BENCH_SKIP_SCALE=1' };
   else if (!pgVersion || !redisVersion) scale = { skipped: 'needs real PostgreSQL and Redis (one of them is unreachable)' };
@@ -269,6 +343,7 @@ async function main(): Promise<void> {
     coldStart: { withConfigMs, withoutConfigMs, startupMsLogged },
     gatewayLog: { exitCode: code, ...gatewayLog },
     usage,
+    workers,
     scale,
   };
   const report: BenchReport = { ...base, targets: checkTargets(base), elapsedSeconds: (performance.now() - began) / 1000 };
