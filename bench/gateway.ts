@@ -19,13 +19,13 @@ export interface GatewayEnv {
   logLevel?: string;
 }
 
-const START_SCRIPT = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start.split(/\s+/);
 /** The node flags of `npm start` (V8 heap tuning): the bench measures the gateway as users run it. */
-export const START_FLAGS: string[] = START_SCRIPT.filter((arg) => arg.startsWith('--'));
-/** The environment `npm start` sets before `node` (allocator tuning). */
-export const START_ENV: Record<string, string> = Object.fromEntries(
-  START_SCRIPT.slice(0, START_SCRIPT.indexOf('node')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
-);
+export const START_FLAGS: string[] = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } }).scripts.start
+  .split(/\s+/)
+  .filter((arg) => arg.startsWith('--'));
+
+/** The allocator setting README recommends for Linux in production (cluster workers get it by default). */
+export const PRODUCTION_ENV = { MALLOC_ARENA_MAX: '2' };
 
 export function gatewayEnv(g: GatewayEnv): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {
@@ -38,7 +38,7 @@ export function gatewayEnv(g: GatewayEnv): NodeJS.ProcessEnv {
     LYSS_DATA_DIR: g.dataDir,
     LYSS_WORKERS: String(g.workers ?? 1),
     LOG_LEVEL: g.logLevel ?? 'info',
-    ...START_ENV,
+    ...PRODUCTION_ENV,
   };
   if (g.databaseUrl) env.DATABASE_URL = g.databaseUrl;
   if (g.redisUrl) env.REDIS_URL = g.redisUrl;

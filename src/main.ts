@@ -42,8 +42,11 @@ export function workerCount(config: Config): number {
 async function serveOne(config: Config, logger: Logger): Promise<void> {
   const started = Date.now();
   let appReady!: (app: Hono<any>) => void;
-  // Listening first: /healthz answers while the database starts; other requests wait (see listen()).
-  const running = await listen(new Promise<Hono<any>>((resolve) => (appReady = resolve)), { port: config.PORT, host: config.HOST });
+  const app = new Promise<Hono<any>>((resolve) => (appReady = resolve));
+  // One process listens first: /healthz answers while its database starts (PGlite's first boot takes
+  // seconds), other requests wait (see listen()). A cluster worker starts fast (the primary migrated) and joins
+  // the shared port only when ready, so its siblings keep serving meanwhile.
+  const early = cluster.isWorker ? null : await listen(app, { port: config.PORT, host: config.HOST });
   const deps = await createDeps(config, logger);
   try {
     await setupOneAtATime(deps);
@@ -58,6 +61,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   // One process: nothing else serves yet. Under a cluster primary, the primary did it before forking.
   if (config.REDIS_URL && !cluster.isWorker) await reconcileAtStart(deps.database.db, deps.store, deps.relay.usage, logger);
   appReady(createApp(deps));
+  const running = early ?? (await listen(app, { port: config.PORT, host: config.HOST }));
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,
     database: deps.database.kind,

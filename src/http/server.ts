@@ -3,6 +3,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createAdaptorServer } from '@hono/node-server';
 import type { Hono } from 'hono';
+import { errorBody } from '../errors.js';
 
 export interface RunningServer {
   server: Server;
@@ -17,19 +18,27 @@ export interface RunningServer {
  */
 const AFTER_CUT_MS = 5_000;
 
+/** How long a request that arrived during start-up waits for the app before a 503. */
+const START_WAIT_MS = 60_000;
+
 /**
  * `app` may still be on its way (the database starting: PGlite's first boot takes seconds). Meanwhile the
  * server listens: /healthz says the process is alive, /readyz says it is starting, and every other request
- * waits for the app instead of being refused.
+ * waits for the app (bounded) instead of being refused.
  */
 export function listen(app: Hono<any> | Promise<Hono<any>>, opts: { port: number; host: string }): Promise<RunningServer> {
   let ready: Hono<any> | null = app instanceof Promise ? null : app;
   const coming = Promise.resolve(app).then((a) => (ready = a));
+  coming.catch(() => {}); // a failed start ends the process; the waiting requests go with it
   const whileStarting: Hono<any>['fetch'] = async (request, env, ctx) => {
     const { pathname } = new URL(request.url);
     if (pathname === '/healthz') return Response.json({ status: 'ok' });
     if (pathname === '/readyz') return Response.json({ status: 'starting' }, { status: 503 });
-    return (await coming).fetch(request, env, ctx);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), START_WAIT_MS)));
+    const started = await Promise.race([coming, late]).finally(() => clearTimeout(timer));
+    if (started) return started.fetch(request, env, ctx);
+    return Response.json(errorBody('service_unavailable', 'The gateway is still starting; please retry shortly.'), { status: 503, headers: { 'retry-after': '5' } });
   };
   return new Promise((resolve, reject) => {
     // A request is over when its response has closed AND its handler has returned: a relay handler settles
@@ -52,7 +61,8 @@ export function listen(app: Hono<any> | Promise<Hono<any>>, opts: { port: number
       }
       return result;
     };
-    const server = createAdaptorServer({ fetch }) as Server;
+    // hostname: the Host a request without one (HTTP/1.0 health checks) is given.
+    const server = createAdaptorServer({ fetch, hostname: opts.host }) as Server;
     server.once('error', reject);
     // A burst of new connections (thousands of clients opening streams at once) waits in the kernel's accept
     // queue while the event loop is busy; Node's default of 511 drops the rest, and clients see resets.

@@ -95,6 +95,7 @@ export function relaySse(opts: {
       over = true;
       body.off('data', onData);
       body.off('end', onEnd);
+      body.off('close', onBodyClose);
       res.off('drain', onDrain);
       res.off('close', onClose);
       // The 'error' listener stays: an aborted or destroyed body may still emit one.
@@ -146,7 +147,12 @@ export function relaySse(opts: {
     const onClose = () => {
       if (!res.writableFinished) clientClosed(null);
     };
+    // A body destroyed without an error ends with 'close' and no 'end': upstream went away.
+    const onBodyClose = () => fail(body.errored ?? new Error('upstream stream closed before its end'));
+    if (res.destroyed) return clientClosed(null);
+    if (body.destroyed) return fail(body.errored ?? new Error('upstream stream closed before the relay began'));
     body.on('error', fail);
+    body.on('close', onBodyClose);
     body.on('end', onEnd);
     res.on('drain', onDrain);
     res.once('close', onClose);

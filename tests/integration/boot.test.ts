@@ -100,6 +100,8 @@ describe('boot on the embedded default', () => {
     const ms = await waitHealthy(port, 10_000);
     expect(ms).toBeLessThan(10_000);
     // A request that arrives while the database is still starting waits for the app instead of being refused.
+    const starting = await fetch(`http://127.0.0.1:${port}/readyz`);
+    expect([starting.status, await starting.json()]).toEqual([503, { status: 'starting' }]);
     const early = await fetch(`http://127.0.0.1:${port}/v1/models`);
     expect(early.status).toBe(401);
     expect(await early.json()).toMatchObject({ error: { code: 'invalid_api_key' } });
@@ -125,7 +127,7 @@ describe('boot on the embedded default', () => {
     } finally {
       await pg.close();
     }
-  });
+  }, 150_000);
 
   it.each([
     [{ PORT: 'abc' }, /PORT/],

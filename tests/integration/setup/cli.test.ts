@@ -59,7 +59,7 @@ describe('lyss CLI', () => {
     expect(token.code).toBe(0);
     expect(token.stdout).toMatch(/^lyss-[A-Za-z0-9_-]{40}\n$/);
     expect(token.stderr).toContain('shown only this once');
-  });
+  }, 120_000); // three processes, each opening the embedded database (the first one creating it)
 
   it('exits 1 naming the problem for a bad file', async () => {
     const bad = path.join(dir, 'bad.yaml');
