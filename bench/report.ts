@@ -128,9 +128,13 @@ export function checkTargets(r: Omit<BenchReport, 'targets' | 'elapsedSeconds'>)
   const addedP50 = paced.median.gateway.p50 - paced.median.direct.p50;
   const p99Over = paced.median.gateway.p99 - paced.median.bare.p99;
   const gw = r.openStreams.gateway;
-  const gwErrors = [nonStream, stream, paced].reduce((s, sc) => s + sc.median.gateway.non2xx + sc.median.gateway.errors + sc.median.gateway.mismatches + sc.median.gateway.unanswered, 0);
-  const allErrors = [nonStream, stream, paced].reduce(
-    (s, sc) => s + TARGETS.reduce((t, k) => t + sc.median[k].non2xx + sc.median[k].errors + sc.median[k].mismatches + sc.median[k].unanswered, 0),
+  // The default-LYSS_WORKERS row's answers count too (its gateway and the bare proxy runs beside it).
+  const runErrors = (f: RunFigures) => f.non2xx + f.errors + f.mismatches + f.unanswered;
+  const workersGw = r.workers && 'median' in r.workers ? runErrors(r.workers.median.gateway) : 0;
+  const workersBare = r.workers && 'median' in r.workers ? runErrors(r.workers.median.bare) : 0;
+  const gwErrors = workersGw + [nonStream, stream, paced].reduce((s, sc) => s + runErrors(sc.median.gateway), 0);
+  const allErrors = workersGw + workersBare + [nonStream, stream, paced].reduce(
+    (s, sc) => s + TARGETS.reduce((t, k) => t + runErrors(sc.median[k]), 0),
     0,
   );
   const streamErrors = gw.non2xx + gw.errors + gw.incomplete;
