@@ -60,8 +60,9 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   }
   // One process: nothing else serves yet. Under a cluster primary, the primary did it before forking.
   if (config.REDIS_URL && !cluster.isWorker) await reconcileAtStart(deps.database.db, deps.store, deps.relay.usage, logger);
-  appReady(createApp(deps));
-  const running = early ?? (await listen(app, { port: config.PORT, host: config.HOST }));
+  const ready = createApp(deps);
+  appReady(ready);
+  const running = early ?? (await listen(ready, { port: config.PORT, host: config.HOST }));
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,
     database: deps.database.kind,

@@ -32,7 +32,7 @@ import { createAnthropicStreamTranslator } from './adapters/anthropic/stream.js'
 import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
 import { BeforeFirstByteError, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
-import { summarizeChunks, summarizeCompletion, type ReplySummary } from './reply-summary.js';
+import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
@@ -118,7 +118,7 @@ async function serveMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestCon
           ? nativeSink(pctx)
           : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
         const relayed = await relayAnthropicSse({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink });
-        summary = summarizeChunks(sink.chunks);
+        summary = sink.summary.result();
         if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
       } else {
         let text: string;
@@ -197,8 +197,8 @@ interface AnthropicSseSink {
   begun(): boolean;
   /** An error upstream reported inside the stream. */
   failed(): TranslatedError | null;
-  /** OpenAI chunk payloads of the answer, for summarizeChunks (usage, reply text, tool calls). */
-  chunks: string[];
+  /** The answer's OpenAI chunks, summarised as they pass (usage, reply text, tool calls). */
+  summary: ChunkSummary;
 }
 
 const BEGINS = new Set(['content_block_start', 'message_delta', 'message_stop']);
@@ -206,22 +206,22 @@ const BEGINS = new Set(['content_block_start', 'message_delta', 'message_stop'])
 /** Anthropic channel: bytes pass through; events are read through the Anthropic->OpenAI translator for accounting. */
 function nativeSink(pctx: ProtocolContext): AnthropicSseSink {
   const t = createAnthropicStreamTranslator({ id: pctx.id, model: pctx.model, created: pctx.created, includeUsage: true });
-  const chunks: string[] = [];
+  const summary = new ChunkSummary();
   let begun = false;
   let stopped = false;
   return {
     passthrough: true,
-    chunks,
+    summary,
     event(name, data) {
       // Anthropic names every event; the payload's own type (its first field) covers a server that does not.
       const type = name ?? /"type"\s*:\s*"([a-z_]+)"/.exec(data)?.[1];
       if (type && BEGINS.has(type)) begun = true;
       if (type === 'message_stop') stopped = true;
-      for (const c of t.push(name, data)) chunks.push(JSON.stringify(c));
+      for (const c of t.push(name, data)) summary.add(JSON.stringify(c));
       return '';
     },
     end() {
-      for (const c of t.finish()) chunks.push(JSON.stringify(c));
+      for (const c of t.finish()) summary.add(JSON.stringify(c));
       // An error event already went through with the bytes; anything else without message_stop is a cut.
       if (!stopped && !t.error()) throw new Error('upstream stream ended before message_stop');
       return '';
@@ -231,11 +231,11 @@ function nativeSink(pctx: ProtocolContext): AnthropicSseSink {
   };
 }
 
-/** OpenAI-format channel: chunks are translated to Anthropic's events and kept for accounting. */
+/** OpenAI-format channel: chunks are translated to Anthropic's events and summarised for accounting. */
 function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number | undefined }): AnthropicSseSink {
   const mapper = protocol.streamMapper(pctx);
   const t = createOpenAIToAnthropicStreamTranslator(msg);
-  const chunks: string[] = [];
+  const summary = new ChunkSummary();
   let begun = false;
   const frames = (events: AnthropicSseEvent[]) => {
     let text = '';
@@ -248,14 +248,14 @@ function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: s
   const push = (payloads: string[]) => {
     let text = '';
     for (const p of payloads) {
-      if (p !== '[DONE]') chunks.push(p);
+      if (p !== '[DONE]') summary.add(p);
       text += frames(t.push(p));
     }
     return text;
   };
   return {
     passthrough: false,
-    chunks,
+    summary,
     event: (name, data) => push(mapper.map(name, data)),
     end() {
       const failedBefore = t.error() !== null;
