@@ -14,7 +14,10 @@ export interface RateLimitSpec {
   limit: number;
 }
 
-/** A quota counter: `limit` units in all; -1 means unlimited (reservations are still tracked). */
+/**
+ * A quota counter: `limit` units in all; -1 means unlimited. An unlimited quota still counts its settled spend
+ * (a limit set later starts from the true spend) but holds no reservations: they only matter against a limit.
+ */
 export interface QuotaSpec {
   key: string;
   limit: number;

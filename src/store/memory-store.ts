@@ -103,9 +103,10 @@ export function createMemoryStore(): LimitStore {
 
     for (const [key, tat] of booked) tats.set(key, tat);
     const expiresAt = now + req.ttlMs;
-    for (const { key, baseline } of req.quotas) {
+    for (const { key, limit, baseline } of req.quotas) {
       const counter = counterFor(key);
       if (counter.settled === null) counter.settled = baseline;
+      if (limit < 0) continue;
       counter.reserved -= counter.reservations.get(req.reservationId)?.amount ?? 0;
       counter.reservations.set(req.reservationId, { amount: reserved, expiresAt });
       counter.reserved += reserved;

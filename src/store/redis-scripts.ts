@@ -9,7 +9,8 @@
  *                reserved = running total of live reservations (absent: 0)
  *   Q:r    hash  reservation id -> units
  *   Q:e    zset  reservation id -> expiry (server ms)
- *   Q:s    zset  settled reservation id -> when (server ms), trimmed to the last 10 minutes
+ *   Q:s    zset  settled reservation id -> when (server ms), trimmed to the last 10 minutes; kept on the first
+ *                quota of a settle (the token's), which names the reservation for all of them
  * A rate-limit key holds its GCRA theoretical arrival time (server ms) and expires once it is past.
  */
 import { createHash } from 'node:crypto';
@@ -122,17 +123,19 @@ local function admit(K, A)
   end
   if worst then return {'rate', worst, worst_wait} end
 
-  -- Room on every quota; a counter the store does not hold counts as its baseline.
+  -- Room on every limited quota; a counter the store does not hold counts as its baseline.
   local qargs = 8 + nrate
   local room, tightest = math.huge, nil
+  local held = {}
   for j = 1, nquota do
     local k = nrate + 3 * (j - 1)
     local q, r, e = K[k + 1], K[k + 2], K[k + 3]
     local limit = tonumber(A[qargs + 2 * j - 1])
-    sweep(q, r, e, now)
-    local settled = redis.call('HGET', q, 'used')
-    local used = settled and (tonumber(settled) + reserved(q)) or tonumber(A[qargs + 2 * j])
     if limit >= 0 then
+      sweep(q, r, e, now)
+      local v = redis.call('HMGET', q, 'used', 'reserved')
+      held[j] = tonumber(v[2] or '0')
+      local used = v[1] and (tonumber(v[1]) + held[j]) or tonumber(A[qargs + 2 * j])
       local left = math.max(0, limit - used)
       if left < room then room, tightest = left, j end
     end
@@ -140,7 +143,7 @@ local function admit(K, A)
   local amount = math.min(desired, room)
   if tightest and amount < minimum then return {'quota', tightest, fmt(room)} end
 
-  -- Everything fits: book.
+  -- Everything fits: book. An unlimited quota only has its counter seeded (it still counts spend).
   for i, tat in pairs(tats) do
     redis.call('SET', K[i], fmt(tat), 'PX', math.ceil(tat - now) + 1000)
   end
@@ -149,10 +152,12 @@ local function admit(K, A)
     local k = nrate + 3 * (j - 1)
     local q, r, e = K[k + 1], K[k + 2], K[k + 3]
     redis.call('HSETNX', q, 'used', A[qargs + 2 * j])
-    local previous = tonumber(redis.call('HGET', r, id) or '0')
-    redis.call('HSET', r, id, fmt(amount))
-    redis.call('ZADD', e, expires, id)
-    set_reserved(q, r, reserved(q) - previous + amount)
+    if held[j] then
+      local previous = tonumber(redis.call('HGET', r, id) or '0')
+      redis.call('HSET', r, id, fmt(amount))
+      redis.call('ZADD', e, expires, id)
+      set_reserved(q, r, held[j] - previous + amount)
+    end
   end
   return {'ok', fmt(amount)}
 end
@@ -160,27 +165,26 @@ return each(admit)
 `;
 
 /**
- * Replaces a reservation by the actual cost, once per reservation id and quota: the id is
- * remembered for A[3] ms so a repeated settle adds nothing. A quota the store does not hold is
- * left absent (the next admit seeds it from PostgreSQL, which will include this cost).
- * Batched; per call K: per quota Q, Q:r, Q:e, Q:s. A: id, actual, memoryMs.
+ * Replaces a reservation by the actual cost on each quota, once per reservation id: the id is remembered
+ * for A[3] ms in the call's last key so a repeated settle adds nothing. A quota the store does not hold is
+ * left absent (the next admit seeds it from PostgreSQL, which will include this cost). Expired reservations
+ * are left to the next admit's sweep: nothing here reads the reserved total.
+ * Batched; per call K: per quota Q, Q:r, Q:e, then the settled-ids key. A: id, actual, memoryMs.
  */
 const SETTLE = `
 local function settle(K, A)
-  local id, actual, memory = A[1], tonumber(A[2]), tonumber(A[3])
+  local id, actual, memory = A[1], A[2], tonumber(A[3])
+  local s = K[#K]
   local now = now_ms()
-  for k = 0, #K - 4, 4 do
-    local q, r, e, s = K[k + 1], K[k + 2], K[k + 3], K[k + 4]
-    sweep(q, r, e, now)
-    redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
-    if not redis.call('ZSCORE', s, id) then
-      unreserve(q, r, e, id)
-      local settled = redis.call('HGET', q, 'used')
-      if settled then redis.call('HSET', q, 'used', fmt(tonumber(settled) + actual)) end
-      redis.call('ZADD', s, fmt(now), id)
-      redis.call('PEXPIRE', s, memory)
-    end
+  redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
+  if redis.call('ZSCORE', s, id) then return 0 end
+  for k = 0, #K - 4, 3 do
+    local q = K[k + 1]
+    unreserve(q, K[k + 2], K[k + 3], id)
+    if redis.call('HEXISTS', q, 'used') == 1 then redis.call('HINCRBYFLOAT', q, 'used', actual) end
   end
+  redis.call('ZADD', s, fmt(now), id)
+  redis.call('PEXPIRE', s, memory)
   return 0
 end
 return each(settle)

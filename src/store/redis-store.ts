@@ -101,11 +101,10 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
     async settle(keys, reservationId, actual) {
       assertOpen();
-      const all: string[] = [];
-      for (const k of uniqueKeys(keys)) {
-        const full = key(k);
-        all.push(full, full + ':r', full + ':e', full + ':s');
-      }
+      const unique = uniqueKeys(keys);
+      if (unique.length === 0) return;
+      const all = unique.flatMap(quotaKeys);
+      all.push(key(unique[0]!) + ':s');
       await settleScript(all, [reservationId, actual, SETTLED_MEMORY_MS]);
     },
 

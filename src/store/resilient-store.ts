@@ -134,11 +134,14 @@ export function withFailurePolicy(
     }
   }
 
-  /** An admit that books `entry` again under its own id: unlimited, so it always fits; idempotent. */
+  /**
+   * An admit that books `entry` again under its own id, idempotent. Its limit is one no spend reaches, so it
+   * always fits and (unlike an unlimited quota) holds the reservation.
+   */
   function rebook(id: string, entry: Live, now: number): AdmitRequest {
     return {
       rateLimits: [],
-      quotas: entry.keys.map((key, i) => ({ key, limit: -1, baseline: entry.baselines[i] ?? 0 })),
+      quotas: entry.keys.map((key, i) => ({ key, limit: Number.MAX_SAFE_INTEGER, baseline: entry.baselines[i] ?? 0 })),
       reservationId: id,
       desired: entry.amount,
       minimum: 0,

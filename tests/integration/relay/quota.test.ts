@@ -4,16 +4,20 @@
  * equals what the successful clients were told they used; everyone else got 429 insufficient_quota before
  * the upstream was called.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { eq } from 'drizzle-orm';
+import { providerTokens } from '../../../src/db/schema/index.js';
 import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { channelOf, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { channelRow, concurrently, expectApiError, expectErrorShape, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
+import { channelRow, concurrently, expectApiError, expectErrorShape, inTenant, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
 import { countChatPrompt } from '../../../src/relay/tokenize.js';
+import { sha256Hex } from '../../../src/crypto/digest.js';
 
 const CAPPED = 'lyss-capped-0123456789abcdef0123456789ab';
 const CAPPED_STREAM = 'lyss-cappedstream-0123456789abcdef012345';
 const SMALL = 'lyss-small-0123456789abcdef0123456789abc';
+const FREE = 'lyss-free-0123456789abcdef0123456789abcd';
 const Q = 2000;
 const CONCURRENCY = 250;
 const MESSAGES = [{ role: 'user' as const, content: 'hi' }];
@@ -34,8 +38,8 @@ beforeAll(async () => {
   upstream = await startMockUpstream();
   gw = await startGateway({
     config: basicConfig(upstream.url, {
-      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50)],
-      tokens: [token('ci', TEST_TOKEN, -1), token('capped', CAPPED, Q), token('capped-stream', CAPPED_STREAM, Q), token('small', SMALL, 100)],
+      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50), { ...channel('free', ['free-model']), rate_limit: 0 }],
+      tokens: [token('ci', TEST_TOKEN, -1), token('capped', CAPPED, Q), token('capped-stream', CAPPED_STREAM, Q), token('small', SMALL, 100), { ...token('free', FREE, -1), rate_limit: 0 }],
     }),
   });
   tenantId = await tenantIdOf(gw);
@@ -123,5 +127,24 @@ describe('max_tokens sent upstream', () => {
       code: 'insufficient_quota',
     });
     expect(upstream.requests.map(channelOf)).toEqual([]);
+  });
+
+  it('no limit anywhere: no store call before upstream, yet the spend counts when a quota is set later', async () => {
+    const admit = vi.spyOn(gw.deps.store, 'admit');
+    let spent = 0;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const done = await sdk(gw, FREE).chat.completions.create({ model: 'free-model', messages: MESSAGES });
+        spent += done.usage!.total_tokens;
+      }
+      expect(admit).not.toHaveBeenCalled();
+    } finally {
+      admit.mockRestore();
+    }
+    // A quota of exactly what was spent while unlimited leaves nothing, whether or not PostgreSQL has the spend yet.
+    await inTenant(gw, tenantId, (tx) => tx.update(providerTokens).set({ quota: spent }).where(eq(providerTokens.name, 'free')));
+    await eventually(async () => expect((await gw.deps.relay.principals.get(sha256Hex(FREE)))?.quota).toBe(spent));
+    await expectApiError(sdk(gw, FREE).chat.completions.create({ model: 'free-model', messages: MESSAGES }), { status: 429, type: 'insufficient_quota', code: 'insufficient_quota' });
+    expect(upstream.requests.map(channelOf)).toEqual(['free', 'free', 'free']);
   });
 });

@@ -145,13 +145,17 @@ function contract(backend: Backend): void {
     expect(await store.quotaUsed(roomy.key)).toBe(970);
   });
 
-  it('reserves the desired amount when every quota is unlimited', async () => {
+  it('grants the desired amount when every quota is unlimited, holding no reservation but counting the spend', async () => {
     const unlimited = { key: `${t}:q:token`, limit: -1, baseline: 5 };
-    expect(await store.admit(request({ quotas: [unlimited], desired: 1_000_000, minimum: 1 }))).toEqual({
-      ok: true,
-      reserved: 1_000_000,
-    });
-    expect(await store.quotaUsed(unlimited.key)).toBe(1_000_005);
+    const req = request({ quotas: [unlimited], desired: 1_000_000, minimum: 1 });
+    expect(await store.admit(req)).toEqual({ ok: true, reserved: 1_000_000 });
+    expect(await store.quotaUsed(unlimited.key)).toBe(5);
+    await store.settle([unlimited.key], req.reservationId, 70);
+    await store.settle([unlimited.key], req.reservationId, 70);
+    expect(await store.quotaUsed(unlimited.key)).toBe(75);
+    // A limit set later starts from the spend counted meanwhile.
+    const limited = { ...unlimited, limit: 100 };
+    expect(await store.admit(request({ quotas: [limited], desired: 50, minimum: 1 }))).toEqual({ ok: true, reserved: 25 });
   });
 
   it('returns an unsettled reservation once its ttl expires', async () => {
