@@ -1,7 +1,8 @@
 /**
  * Writes a batch of usage records in one transaction: spend on tokens and channels, conversation counters,
  * and chat_messages rows. Rows are aggregated first so each token, channel and conversation is touched once,
- * and each statement takes its rows as one JSON parameter (jsonb_to_recordset): building a many-row insert
+ * and each statement takes its rows as one JSON parameter (json_to_recordset: json, not jsonb, which would
+ * sort and deduplicate every object's keys first): building a many-row insert
  * value by value in a query builder cost the relay's event loop a fifth of its CPU under load.
  *
  * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
@@ -59,7 +60,7 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
         await t.execute(sql`insert into chat_messages
             (tenant_id, conversation_id, role, content, token_count, model_used, response_time_ms, tool_calls, tool_call_id, created_at)
           select ${tenantId}::uuid, v.conversation_id, v.role, v.content, v.token_count, v.model_used, v.response_time_ms, v.tool_calls, v.tool_call_id, v.created_at
-            from jsonb_to_recordset(${JSON.stringify(rows)}::jsonb) as v(conversation_id uuid, role text, content text, token_count int,
+            from json_to_recordset(${JSON.stringify(rows)}::json) as v(conversation_id uuid, role text, content text, token_count int,
               model_used text, response_time_ms int, tool_calls jsonb, tool_call_id text, created_at timestamptz)`);
       }
     }
@@ -100,7 +101,7 @@ async function addSpend(db: Db, table: 'provider_tokens' | 'provider_channels', 
   if (spend.size === 0) return;
   const values = JSON.stringify([...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed })));
   const lastUsed: SQL = touchLastUsed ? sql`, last_used_at = greatest(t.last_used_at, v.at)` : sql``;
-  await db.execute(sql`with v as (select * from jsonb_to_recordset(${values}::jsonb) as v(id uuid, cost bigint, at timestamptz)),
+  await db.execute(sql`with v as (select * from json_to_recordset(${values}::json) as v(id uuid, cost bigint, at timestamptz)),
     locked as materialized (select t.id from ${sql.identifier(table)} t join v on v.id = t.id order by t.id for no key update of t)
     update ${sql.identifier(table)} t set used_quota = t.used_quota + v.cost${lastUsed}
     from v join locked on locked.id = v.id where t.id = v.id`);
@@ -149,7 +150,7 @@ async function upsertConversations(db: Db, list: readonly UsageRecord[]): Promis
       (id, tenant_id, user_id, title, model_name, provider_channel_id, system_prompt, message_count, token_usage, created_at, updated_at)
     select v.id, v.tenant_id, v.user_id, v.title, v.model_name, c.id, v.system_prompt,
       least(v.message_count, 2147483647), least(v.token_usage, 2147483647), v.at, v.at
-      from jsonb_to_recordset(${values}::jsonb) as v(id uuid, tenant_id uuid, user_id uuid, title text, model_name text,
+      from json_to_recordset(${values}::json) as v(id uuid, tenant_id uuid, user_id uuid, title text, model_name text,
         provider_channel_id uuid, system_prompt text, message_count bigint, token_usage bigint, at timestamptz)
       join auth_users u on u.id = v.user_id
       left join provider_channels c on c.id = v.provider_channel_id
