@@ -1,10 +1,11 @@
 /** The HTTP surface: health, the OpenAI-compatible relay under /v1 and the admin API under /api. */
 import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import { GatewayError, errorBody } from './errors.js';
+import { errorBody, refusalOf } from './errors.js';
+import type { Served } from './http/server.js';
 import type { Deps } from './deps.js';
 import { requestId } from './http/request-id.js';
-import { relayRoutes } from './relay/routes.js';
+import { relayLane, relayRoutes } from './relay/routes.js';
 import { adminRoutes } from './admin/routes.js';
 import type { StoreFailureStats } from './store/resilient-store.js';
 
@@ -13,7 +14,8 @@ export interface AppEnv {
   Variables: { requestId: string };
 }
 
-export function createApp(deps: Deps): Hono<AppEnv> {
+/** The app, and the lane the relay's POST endpoints take ahead of it (see NodeLane). */
+export function createApp(deps: Deps): Served {
   const app = new Hono<AppEnv>();
   app.use('*', requestId());
 
@@ -37,14 +39,15 @@ export function createApp(deps: Deps): Hono<AppEnv> {
 
   app.notFound((c) => c.json(errorBody('not_found', `Unknown path: ${c.req.method} ${c.req.path}`), 404));
   app.onError((err, c) => {
-    if (err instanceof GatewayError) {
-      if (err.options.retryAfterSeconds !== undefined) c.header('Retry-After', String(err.options.retryAfterSeconds));
-      return c.json(err.toJSON(), err.status as 400);
+    const refusal = refusalOf(err);
+    if (refusal) {
+      if (refusal.retryAfter) c.header('Retry-After', refusal.retryAfter);
+      return c.json(refusal.body, refusal.status as 400);
     }
     deps.logger.error('unhandled error', { err, requestId: c.get('requestId'), path: c.req.path });
     return c.json(errorBody('internal_error', 'The gateway failed to handle this request.'), 500);
   });
-  return app;
+  return { app, lane: relayLane(deps.relay) };
 }
 
 /** What an operator wants to see while something is down: the usage backlog and the store's failures. */

@@ -76,3 +76,10 @@ export function statusOf(code: ErrorCode): number {
 export function errorBody(code: ErrorCode, message: string, param: string | null = null): ErrorBody {
   return { error: { message, type: codes[code].type, param, code } };
 }
+
+/** How a refusal is answered: its status, OpenAI's error body and a Retry-After when it names one; null for a bug. */
+export function refusalOf(err: unknown): { status: number; body: ErrorBody; retryAfter: string | null } | null {
+  if (!(err instanceof GatewayError)) return null;
+  const seconds = err.options.retryAfterSeconds;
+  return { status: err.status, body: err.toJSON(), retryAfter: seconds === undefined ? null : String(seconds) };
+}

@@ -8,9 +8,8 @@ import cluster from 'node:cluster';
 import { availableParallelism } from 'node:os';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { createDeps, type Deps } from './deps.js';
-import type { Hono } from 'hono';
 import { createApp } from './app.js';
-import { listen } from './http/server.js';
+import { listen, type Served } from './http/server.js';
 import { createLogger, type Logger } from './logger.js';
 import { runSetup, SetupError } from './setup/index.js';
 import { openDatabase, sql, type Db } from './db/client.js';
@@ -41,8 +40,8 @@ export function workerCount(config: Config): number {
 
 async function serveOne(config: Config, logger: Logger): Promise<void> {
   const started = Date.now();
-  let appReady!: (app: Hono<any>) => void;
-  const app = new Promise<Hono<any>>((resolve) => (appReady = resolve));
+  let appReady!: (app: Served) => void;
+  const app = new Promise<Served>((resolve) => (appReady = resolve));
   // One process listens first: /healthz answers while its database starts (PGlite's first boot takes
   // seconds), other requests wait (see listen()). A cluster worker starts fast (the primary migrated) and joins
   // the shared port only when ready, so its siblings keep serving meanwhile.

@@ -1,6 +1,6 @@
 /** Every response carries x-request-id: the client's own if it sent a sane one, else a new one. */
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 
 const SANE = /^[A-Za-z0-9._:-]{1,128}$/;
@@ -15,12 +15,17 @@ export function newRequestId(): string {
   return `req_${PREFIX}${counter.toString(16).padStart(16, '0')}`;
 }
 
+/** The client's x-request-id if it is a sane one, else a new id. */
+export function requestIdOf(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  return typeof given === 'string' && SANE.test(given) ? given : newRequestId();
+}
+
 export function requestId(): MiddlewareHandler<{ Bindings: { incoming?: IncomingMessage }; Variables: { requestId: string } }> {
   return async (c, next) => {
     // The Node request's own header map: Hono's c.req.header() would build a web Headers object first.
     const incoming = c.env?.incoming;
-    const given = incoming ? incoming.headers['x-request-id'] : c.req.header('x-request-id');
-    const id = typeof given === 'string' && SANE.test(given) ? given : newRequestId();
+    const id = incoming ? requestIdOf(incoming.headers) : requestIdOf({ 'x-request-id': c.req.header('x-request-id') });
     c.set('requestId', id);
     await next();
     // The relay writes its answers to the socket itself (with this id); the header goes on everything else,

@@ -1,9 +1,23 @@
 /** Serves a Hono app on node:http and drains it on shutdown: stop accepting, let requests finish, bounded. */
-import type { Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createAdaptorServer } from '@hono/node-server';
+import { getRequestListener, type HttpBindings } from '@hono/node-server';
+import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import type { Hono } from 'hono';
 import { errorBody } from '../errors.js';
+
+/**
+ * Serves a request straight on node:http, before Hono builds its request, context and middleware chain for
+ * it; returns false when the request is not its to serve. The relay's endpoints go this way: they answer on
+ * the Node response themselves, and an open stream then holds none of Hono's per-request state.
+ */
+export type NodeLane = (req: IncomingMessage, res: ServerResponse) => Promise<void> | false;
+
+/** What listen() serves: the app, and the lane that takes its hottest routes first. */
+export interface Served {
+  app: Hono<any>;
+  lane?: NodeLane;
+}
 
 export interface RunningServer {
   server: Server;
@@ -26,18 +40,23 @@ const START_WAIT_MS = 60_000;
  * server listens: /healthz says the process is alive, /readyz says it is starting, and every other request
  * waits for the app (bounded) instead of being refused.
  */
-export function listen(app: Hono<any> | Promise<Hono<any>>, opts: { port: number; host: string }): Promise<RunningServer> {
-  let ready: Hono<any> | null = app instanceof Promise ? null : app;
-  const coming = Promise.resolve(app).then((a) => (ready = a));
+export function listen(served: Served | Promise<Served>, opts: { port: number; host: string }): Promise<RunningServer> {
+  let ready: Served | null = served instanceof Promise ? null : served;
+  const coming = Promise.resolve(served).then((a) => (ready = a));
   coming.catch(() => {}); // a failed start ends the process; the waiting requests go with it
-  const whileStarting: Hono<any>['fetch'] = async (request, env, ctx) => {
+  const whileStarting = async (request: Request, env: HttpBindings, ctx?: Parameters<Hono<any>['fetch']>[2]): Promise<Response> => {
     const { pathname } = new URL(request.url);
     if (pathname === '/healthz') return Response.json({ status: 'ok' });
     if (pathname === '/readyz') return Response.json({ status: 'starting' }, { status: 503 });
     let timer: NodeJS.Timeout | undefined;
     const late = new Promise<null>((r) => (timer = setTimeout(() => r(null), START_WAIT_MS)));
     const started = await Promise.race([coming, late]).finally(() => clearTimeout(timer));
-    if (started) return started.fetch(request, env, ctx);
+    if (started) {
+      const laned = started.lane?.(env.incoming, env.outgoing);
+      if (!laned) return started.app.fetch(request, env, ctx);
+      await laned;
+      return RESPONSE_ALREADY_SENT;
+    }
     return Response.json(errorBody('service_unavailable', 'The gateway is still starting; please retry shortly.'), { status: 503, headers: { 'retry-after': '5' } });
   };
   return new Promise((resolve, reject) => {
@@ -53,16 +72,21 @@ export function listen(app: Hono<any> | Promise<Hono<any>>, opts: { port: number
       handlers--;
       check();
     };
-    const fetch: Hono<any>['fetch'] = (request, env, ctx) => {
-      const result = ready ? ready.fetch(request, env, ctx) : whileStarting(request, env, ctx);
+    const track = <T>(result: T): T => {
       if (result instanceof Promise) {
         handlers++;
         result.then(handlerDone, handlerDone);
       }
       return result;
     };
+    const fetch: Hono<any>['fetch'] = (request, env, ctx) => track(ready ? ready.app.fetch(request, env, ctx) : whileStarting(request, env, ctx));
     // hostname: the Host a request without one (HTTP/1.0 health checks) is given.
-    const server = createAdaptorServer({ fetch, hostname: opts.host }) as Server;
+    const viaHono = getRequestListener(fetch, { hostname: opts.host });
+    const server = createServer((req, res) => {
+      const laned = ready?.lane?.(req, res);
+      if (laned) track(laned);
+      else void viaHono(req, res);
+    });
     server.once('error', reject);
     // A burst of new connections (thousands of clients opening streams at once) waits in the kernel's accept
     // queue while the event loop is busy; Node's default of 511 drops the rest, and clients see resets.

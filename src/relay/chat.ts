@@ -2,8 +2,7 @@
  * POST /v1/chat/completions: authenticate, parse, check access, pick channels, book, call upstream
  * (with failover), stream or answer, settle, record.
  */
-import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { IncomingMessage } from 'node:http';
 import type { Principal } from '../tokens/principal.js';
 import { chatRequestSchema, type ChatRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
@@ -17,11 +16,9 @@ import { relayCompletion, upstreamBody, type CompletionBudget } from './completi
 import { countChatPrompt, countMessageContent, countText } from './tokenize.js';
 import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
-import type { RelayEnv } from './routes.js';
 import type { RecordedMessage } from '../usage/usage-record.js';
 
-export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
-  const incoming = c.env.incoming;
+export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req } = await intake(r, incoming, chatRequestSchema);
   const order = await chooseChannels(r, principal, req.model);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
@@ -68,7 +65,6 @@ export async function handleChat(r: RelayDeps, c: Context<RelayEnv>, ctx: Reques
       await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
     },
   });
-  return RESPONSE_ALREADY_SENT;
 }
 
 /** Steps 8-9 for a chat answer: the messages it adds to its conversation, then settle and record. */

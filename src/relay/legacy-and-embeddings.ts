@@ -3,8 +3,7 @@
  * Embeddings answers pass through as they stream in (they can be tens of megabytes); the usage object sits
  * at the end of the JSON, so only the tail is kept to read it.
  */
-import type { Context } from 'hono';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
+import type { IncomingMessage } from 'node:http';
 import { completionRequestSchema, embeddingRequestSchema } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
@@ -16,13 +15,12 @@ import { relayCompletion, upstreamBody, type CompletionBudget } from './completi
 import { countInput, countText } from './tokenize.js';
 import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
-import type { RelayEnv } from './routes.js';
 import type { Principal } from '../tokens/principal.js';
 
 const OPENAI_FORMATS = ['openai', 'azure'] as const;
 
-export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
-  const { principal, body, req } = await intake(r, c.env.incoming, completionRequestSchema);
+export async function handleCompletions(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
+  const { principal, body, req } = await intake(r, incoming, completionRequestSchema);
   const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
   const stream = req.stream === true;
   const n = req.n ?? 1;
@@ -60,11 +58,10 @@ export async function handleCompletions(r: RelayDeps, c: Context<RelayEnv>, ctx:
       await record(r, principal, attempt, req.model, prompt, completion, ctx);
     },
   });
-  return RESPONSE_ALREADY_SENT;
 }
 
-export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
-  const { principal, body, req } = await intake(r, c.env.incoming, embeddingRequestSchema);
+export async function handleEmbeddings(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
+  const { principal, body, req } = await intake(r, incoming, embeddingRequestSchema);
   const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
   const promptTokens = finite ? countInput(req.input) : -1;
@@ -112,7 +109,6 @@ export async function handleEmbeddings(r: RelayDeps, c: Context<RelayEnv>, ctx: 
       await record(r, principal, attempt, req.model, prompt, 0, ctx);
     },
   });
-  return RESPONSE_ALREADY_SENT;
 }
 
 function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<number> {

@@ -6,12 +6,9 @@
  * and their answers translated back. Booking, failover, settlement and the usage record are the chat
  * pipeline's (attempts.ts, chat.ts `finish`). Every refusal is in Anthropic's error shape.
  */
-import type { Context } from 'hono';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
 import { GatewayError } from '../errors.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
@@ -37,7 +34,6 @@ import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './re
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
-import type { RelayEnv } from './routes.js';
 import type { ClientAbort } from './client-abort.js';
 
 const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
@@ -51,18 +47,16 @@ const messagesRequestSchema = z.looseObject({
   stream: z.boolean().nullish(),
 });
 
-export async function handleMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<Response> {
+export async function handleMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   try {
-    await serveMessages(r, c, ctx);
-    return RESPONSE_ALREADY_SENT;
+    await serveMessages(r, incoming, ctx);
   } catch (err) {
     if (ctx.res.headersSent) throw err;
-    return anthropicErrorResponse(r, c, ctx, err);
+    sendAnthropicError(r, incoming, ctx, err);
   }
 }
 
-async function serveMessages(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext): Promise<void> {
-  const incoming = c.env.incoming;
+async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req: msg } = await intake(r, incoming, messagesRequestSchema);
   const order = await chooseChannels(r, principal, msg.model);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
@@ -164,14 +158,15 @@ function textOnlyMessages(body: Record<string, unknown>): { role: string; conten
 }
 
 /** A gateway refusal in Anthropic's shape: `{"type":"error","error":{"type","message"}}`, same status. */
-function anthropicErrorResponse(r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext, err: unknown): Response {
-  const headers: Record<string, string> = { 'request-id': ctx.requestId };
+function sendAnthropicError(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext, err: unknown): void {
+  const headers = baseHeaders(ctx.requestId, { 'request-id': ctx.requestId });
   if (err instanceof GatewayError) {
     if (err.options.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.options.retryAfterSeconds);
-    return c.json(openAIErrorToAnthropic(err.status, { message: err.message, type: err.type }), err.status as ContentfulStatusCode, headers);
+    sendJsonText(ctx.res, err.status, JSON.stringify(openAIErrorToAnthropic(err.status, { message: err.message, type: err.type })), headers);
+    return;
   }
-  r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: c.req.path });
-  return c.json(openAIErrorToAnthropic(500, { message: 'The gateway failed to handle this request.' }), 500, headers);
+  r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: incoming.url });
+  sendJsonText(ctx.res, 500, JSON.stringify(openAIErrorToAnthropic(500, { message: 'The gateway failed to handle this request.' })), headers);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1,8 +1,10 @@
-/** The OpenAI-compatible surface under /v1. */
-import { Hono, type Context } from 'hono';
+/** The OpenAI-compatible surface under /v1: the relay's POST endpoints on node:http, the rest on Hono. */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
-import { RESPONSE_ALREADY_SENT } from '@hono/node-server/utils/response';
-import { GatewayError } from '../errors.js';
+import { GatewayError, errorBody, refusalOf } from '../errors.js';
+import type { NodeLane } from '../http/server.js';
+import { requestIdOf } from '../http/request-id.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RequestContext } from './attempts.js';
 import { handleChat } from './chat.js';
@@ -10,42 +12,64 @@ import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js'
 import { getModel, listModels } from './models.js';
 import { handleMessages } from './messages.js';
 import { ClientAbort } from './client-abort.js';
+import { baseHeaders, sendJsonText } from './respond.js';
 
 export interface RelayEnv {
   Bindings: HttpBindings;
   Variables: { requestId: string };
 }
 
-type Handler = (r: RelayDeps, c: Context<RelayEnv>, ctx: RequestContext) => Promise<Response>;
+/** Answers on `ctx.res` itself; throws a GatewayError to refuse before anything was sent. */
+type Handler = (r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext) => Promise<void>;
 
-export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
-  const app = new Hono<RelayEnv>();
+const RELAYED = new Map<string, Handler>([
+  ['/v1/chat/completions', handleChat],
+  ['/v1/completions', handleCompletions],
+  ['/v1/embeddings', handleEmbeddings],
+  ['/v1/messages', handleMessages],
+]);
 
-  // Gives each handler the raw response and an abort signal that fires when the client goes away.
-  const relay = (handler: Handler) => async (c: Context<RelayEnv>) => {
-    const res = c.env.outgoing;
-    const abort = new ClientAbort();
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    const ctx: RequestContext = { requestId: c.get('requestId'), res, abort, startedAt: Date.now() };
-    try {
-      return await handler(r, c, ctx);
-    } catch (err) {
-      if (!res.headersSent) throw err;
+/** POSTs to the relay's endpoints, served before Hono builds anything for them (see NodeLane). */
+export function relayLane(r: RelayDeps): NodeLane {
+  return (req, res) => {
+    if (req.method !== 'POST') return false;
+    const url = req.url ?? '';
+    const query = url.indexOf('?');
+    const handler = RELAYED.get(query < 0 ? url : url.slice(0, query));
+    return handler ? relay(r, handler, req, res) : false;
+  };
+}
+
+/** Gives the handler the response, a request id and an abort that fires when the client goes away; answers what it throws. */
+async function relay(r: RelayDeps, handler: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const abort = new ClientAbort();
+  res.once('close', () => {
+    if (!res.writableFinished) abort.abort();
+  });
+  const ctx: RequestContext = { requestId: requestIdOf(req.headers), res, abort, startedAt: Date.now() };
+  try {
+    await handler(r, req, ctx);
+  } catch (err) {
+    if (res.headersSent) {
       // Too late for an error response: the answer has begun. Log it and close what was sent.
       r.logger.error('relay failed after the response started', { err, requestId: ctx.requestId });
       if (!res.writableEnded) res.end();
-      return RESPONSE_ALREADY_SENT;
+      return;
     }
-  };
+    const headers = baseHeaders(ctx.requestId);
+    const refusal = refusalOf(err);
+    if (refusal?.retryAfter) headers['retry-after'] = refusal.retryAfter;
+    if (!refusal) r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: req.url });
+    const body = refusal?.body ?? errorBody('internal_error', 'The gateway failed to handle this request.');
+    sendJsonText(res, refusal?.status ?? 500, JSON.stringify(body), headers);
+  }
+}
 
-  app.post('/chat/completions', relay(handleChat));
-  app.post('/completions', relay(handleCompletions));
-  app.post('/embeddings', relay(handleEmbeddings));
-  app.post('/messages', relay(handleMessages));
+export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
+  const app = new Hono<RelayEnv>();
   app.get('/models', (c) => listModels(r, c));
   app.get('/models/:id{.+}', (c) => getModel(r, c));
+  // POSTs to these never reach Hono (relayLane takes them).
   for (const path of ['/chat/completions', '/completions', '/embeddings']) {
     app.all(path, () => {
       throw new GatewayError('method_not_allowed', 'Only POST is supported on this endpoint.');

@@ -273,5 +273,15 @@ describe('routing', () => {
 
   it('an unknown path under /v1: 404 in OpenAI shape', async () => {
     await rawError(await raw(gw, '/v1/does-not-exist', { method: 'GET' }), { status: 404, type: 'invalid_request_error', code: 'not_found' });
+    // The relay's endpoints are matched exactly, before Hono: no prefix, no inherited property names.
+    for (const path of ['/v1/chat/completions/extra', '/v1/constructor', '/v1/__proto__']) {
+      await rawError(await raw(gw, path, { method: 'POST', body: '{}' }), { status: 404, type: 'invalid_request_error', code: 'not_found' });
+    }
+  });
+
+  it('a query string does not change the endpoint', async () => {
+    const res = await raw(gw, '/v1/chat/completions?trace=1', { method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/);
   });
 });

@@ -20,7 +20,7 @@ describe('drain', () => {
       recorded = true;
       return RESPONSE_ALREADY_SENT;
     });
-    const running = await listen(app, { port: 0, host: '127.0.0.1' });
+    const running = await listen({ app }, { port: 0, host: '127.0.0.1' });
     const res = await fetch(`http://127.0.0.1:${running.port}/work`, { headers: { connection: 'close' } });
     expect(await res.text()).toBe('done');
     await running.drain(5_000);
@@ -35,7 +35,7 @@ describe('drain', () => {
       await new Promise<void>((r) => c.env.outgoing.once('close', () => r()));
       return RESPONSE_ALREADY_SENT;
     });
-    const running = await listen(app, { port: 0, host: '127.0.0.1' });
+    const running = await listen({ app }, { port: 0, host: '127.0.0.1' });
     const res = await fetch(`http://127.0.0.1:${running.port}/slow`);
     const reading = res.text().catch(() => 'cut');
     const started = Date.now();
