@@ -56,6 +56,12 @@ export interface LimitStore {
   settle(quotaKeys: string[], reservationId: string, actual: number): Promise<void>;
   /** Drops the reservation and returns its units. Idempotent. */
   release(quotaKeys: string[], reservationId: string): Promise<void>;
+  /**
+   * True when this process knows the store holds `key`'s live counter, so a settle will count on it: a request
+   * with nothing to check may then skip its admit (whose only other work is to seed the counter). False when
+   * unsure (never seen, or the store may have lost its data since).
+   */
+  holdsCounter(key: string): boolean;
   /** Live spend (settled + reserved, expired reservations swept), or null when the store holds no counter. */
   quotaUsed(key: string): Promise<number | null>;
   /** Overwrites a quota counter's settled spend (reconciliation from PostgreSQL); live reservations are kept. */

@@ -160,6 +160,9 @@ export function createMemoryStore(): LimitStore {
       assertOpen();
       release(keys, id);
     },
+    holdsCounter(key) {
+      return !closed && (quotas.get(key)?.settled ?? null) !== null;
+    },
     async quotaUsed(key) {
       assertOpen();
       return live(quotas.get(key), Date.now());

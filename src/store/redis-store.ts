@@ -25,6 +25,9 @@ export interface RedisStoreOptions {
 type Client = Redis | Cluster;
 type Handler = (message: string) => void;
 
+/** Bounds the set of counters known to be seeded (tokens and channels); past it, the admits seed them again. */
+const MAX_SEEDED = 200_000;
+
 /** Readiness must answer even when the client is stuck reconnecting with the command queued. */
 const PING_TIMEOUT_MS = 2_000;
 
@@ -52,6 +55,16 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
   const admitScript = batched(scripts.admit);
   const settleScript = batched(scripts.settle);
   const releaseScript = batched(scripts.release);
+
+  // Quota counters this process has seen seeded (by an admit or setQuotaUsed) since its connection last dropped:
+  // a Redis that restarted or failed over may have lost them, so a drop forgets them all.
+  const seeded = new Set<string>();
+  const forgetSeeded = () => seeded.clear();
+  for (const event of ['close', 'reconnecting', 'end', '-node', '+node']) client.on(event, forgetSeeded);
+  const markSeeded = (k: string) => {
+    if (seeded.size >= MAX_SEEDED) seeded.clear();
+    seeded.add(k);
+  };
 
   // A closed ioredis Cluster would queue commands until a timeout; refuse them at once instead.
   function assertOpen(): void {
@@ -87,7 +100,10 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       const reply = await admitScript(keys, args);
       if (!Array.isArray(reply)) throw unexpected('admit', reply);
       const [kind, a, b] = reply as unknown[];
-      if (kind === 'ok') return { ok: true, reserved: toNumber(a) };
+      if (kind === 'ok') {
+        for (const q of req.quotas) markSeeded(q.key);
+        return { ok: true, reserved: toNumber(a) };
+      }
       if (kind === 'rate') {
         const spec = req.rateLimits[toNumber(a) - 1];
         if (spec) return { ok: false, reason: 'rate_limited', key: spec.key, retryAfterMs: toNumber(b) };
@@ -113,6 +129,10 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       await releaseScript(uniqueKeys(keys).flatMap(quotaKeys), [reservationId]);
     },
 
+    holdsCounter(k) {
+      return !closed && seeded.has(k);
+    },
+
     async quotaUsed(k) {
       assertOpen();
       const reply = await run(client, scripts.quotaUsed, quotaKeys(k), []);
@@ -123,6 +143,7 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       assertOpen();
       // A single HSET is already atomic and one round trip; the reservations live in other fields/keys.
       await client.hset(key(k), 'used', String(used));
+      markSeeded(k);
     },
 
     async hit(k, windowMs, by = 1) {

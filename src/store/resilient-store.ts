@@ -304,6 +304,8 @@ export function withFailurePolicy(
     get down() {
       return down;
     },
+    // While down every request goes through admit, which applies the failure policy.
+    holdsCounter: (key) => !down && store.holdsCounter(key),
     async admit(req) {
       if (!down) {
         try {

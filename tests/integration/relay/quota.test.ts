@@ -4,7 +4,7 @@
  * equals what the successful clients were told they used; everyone else got 429 insufficient_quota before
  * the upstream was called.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { providerTokens } from '../../../src/db/schema/index.js';
 import OpenAI from 'openai';
@@ -129,11 +129,17 @@ describe('max_tokens sent upstream', () => {
     expect(upstream.requests.map(channelOf)).toEqual([]);
   });
 
-  it('no limit anywhere: the spend still counts, so a quota set later starts from it', async () => {
+  it('no limit anywhere: one admit seeds the counters, later requests skip it, and the spend still counts for a quota set later', async () => {
+    const admit = vi.spyOn(gw.deps.store, 'admit');
     let spent = 0;
-    for (let i = 0; i < 3; i++) {
-      const done = await sdk(gw, FREE).chat.completions.create({ model: 'free-model', messages: MESSAGES });
-      spent += done.usage!.total_tokens;
+    try {
+      for (let i = 0; i < 3; i++) {
+        const done = await sdk(gw, FREE).chat.completions.create({ model: 'free-model', messages: MESSAGES });
+        spent += done.usage!.total_tokens;
+      }
+      expect(admit).toHaveBeenCalledTimes(1);
+    } finally {
+      admit.mockRestore();
     }
     // A quota of exactly what was spent while unlimited leaves nothing, whether or not PostgreSQL has the spend yet.
     await inTenant(gw, tenantId, (tx) => tx.update(providerTokens).set({ quota: spent }).where(eq(providerTokens.name, 'free')));

@@ -145,6 +145,17 @@ function contract(backend: Backend): void {
     expect(await store.quotaUsed(roomy.key)).toBe(970);
   });
 
+  it('knows which counters it holds: none before an admit or setQuotaUsed seeds them', async () => {
+    const a = { key: `${t}:q:a`, limit: -1, baseline: 0 };
+    const b = { key: `${t}:q:b`, limit: -1, baseline: 0 };
+    expect(store.holdsCounter(a.key)).toBe(false);
+    expect((await store.admit(request({ quotas: [a], desired: 0, minimum: 0 }))).ok).toBe(true);
+    expect(store.holdsCounter(a.key)).toBe(true);
+    expect(store.holdsCounter(b.key)).toBe(false);
+    await store.setQuotaUsed(b.key, 7);
+    expect(store.holdsCounter(b.key)).toBe(true);
+  });
+
   it('grants the desired amount when every quota is unlimited, holding no reservation but counting the spend', async () => {
     const unlimited = { key: `${t}:q:token`, limit: -1, baseline: 5 };
     const req = request({ quotas: [unlimited], desired: 1_000_000, minimum: 1 });

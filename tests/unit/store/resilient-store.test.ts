@@ -28,6 +28,7 @@ function flakyStore() {
     admit: (req) => guard(() => inner.admit(req)),
     settle: (keys, id, actual) => guard(() => inner.settle(keys, id, actual)),
     release: (keys, id) => guard(() => inner.release(keys, id)),
+    holdsCounter: (key) => inner.holdsCounter(key),
     quotaUsed: (key) => guard(() => inner.quotaUsed(key)),
     setQuotaUsed: (key, used) => guard(() => inner.setQuotaUsed(key, used)),
     hit: (key, windowMs, by) => guard(() => inner.hit(key, windowMs, by)),
@@ -70,8 +71,11 @@ describe('fail-closed', () => {
     await expect(store.admit(admitReq(10, 100, 0))).rejects.toBeInstanceOf(GatewayError);
     expect(flaky.state.calls - calls).toBeLessThanOrEqual(2); // probes only, no admit reached the store
     expect(store.failureStats).toMatchObject({ failClosedRefusals: 2, replayPending: 1 });
+    // While down no request may skip its admit: every one goes through the failure policy.
+    expect(store.holdsCounter(Q)).toBe(false);
     flaky.state.broken = false;
     await until(() => store.failureStats.recoveries === 1);
+    expect(store.holdsCounter(Q)).toBe(true);
     expect(await flaky.used()).toBe(7);
     expect(store.failureStats.replayPending).toBe(0);
     await store.close();
