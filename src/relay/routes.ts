@@ -33,11 +33,18 @@ const RELAYED = new Map<string, Handler>([
 export function relayLane(r: RelayDeps): NodeLane {
   return (req, res) => {
     if (req.method !== 'POST') return false;
-    const url = req.url ?? '';
-    const query = url.indexOf('?');
-    const handler = RELAYED.get(query < 0 ? url : url.slice(0, query));
+    const handler = RELAYED.get(pathOf(req.url ?? ''));
     return handler ? relay(r, handler, req, res) : false;
   };
+}
+
+/** The path of a request target: origin-form (`/v1/...?q`) cut at the query, absolute-form parsed. */
+function pathOf(target: string): string {
+  if (target.startsWith('/')) {
+    const query = target.indexOf('?');
+    return query < 0 ? target : target.slice(0, query);
+  }
+  return URL.canParse(target) ? new URL(target).pathname : target;
 }
 
 /** Gives the handler the response, a request id and an abort that fires when the client goes away; answers what it throws. */

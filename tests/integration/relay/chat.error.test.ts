@@ -3,6 +3,7 @@
  * an x-request-id: bad bodies, bad tokens, models, limits, quota, and upstream failures after retries.
  * An upstream's raw error body never reaches the client.
  */
+import http from 'node:http';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { basicConfig, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
@@ -279,9 +280,20 @@ describe('routing', () => {
     }
   });
 
-  it('a query string does not change the endpoint', async () => {
-    const res = await raw(gw, '/v1/chat/completions?trace=1', { method: 'POST', body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] }) });
+  it('a query string, or an absolute-form target, does not change the endpoint', async () => {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }] });
+    const res = await raw(gw, '/v1/chat/completions?trace=1', { method: 'POST', body });
     expect(res.status).toBe(200);
     expect(res.headers.get('x-request-id')).toMatch(/^req_[0-9a-f]{32}$/);
+    const status = await new Promise<number>((resolve, reject) => {
+      const url = new URL(gw.url);
+      const req = http.request(
+        { host: url.hostname, port: url.port, method: 'POST', path: `${gw.url}/v1/chat/completions`, headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' } },
+        (r) => r.resume().on('end', () => resolve(r.statusCode!)),
+      );
+      req.on('error', reject);
+      req.end(body);
+    });
+    expect(status).toBe(200);
   });
 });
