@@ -6,46 +6,24 @@
  * BENCH_KEEP_WORKDIR=1 to keep it for a flame graph (e.g. load it in Chrome DevTools or speedscope).
  * `npm run build && node --import tsx bench/profile.ts` (BENCH_PROFILE_SECONDS, default 10).
  */
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { renderSummary, summarize } from './cpuprofile-summary.js';
-import { createDatabase, dropDatabase, spawnGateway, waitReady } from './gateway.js';
 import { saturate } from './load.js';
-import { freePort, ROOT, stopChild, type Child } from './procs.js';
+import { ROOT, stopChild } from './procs.js';
+import { startProfileStack } from './profile-stack.js';
 import { requestVariants } from './seed.js';
-import { buildHelpers, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed } from './setup.js';
 
-const s = loadSettings();
-const workDir = mkdtempSync(path.join(os.tmpdir(), 'lyss-profile-'));
-const children: Child[] = [];
-let dbName: string | null = null;
+const profDirOf = (workDir: string) => path.join(workDir, 'prof');
+const stack = await startProfileStack('profile', (workDir) => {
+  mkdirSync(profDirOf(workDir));
+  return ['--cpu-prof', `--cpu-prof-dir=${profDirOf(workDir)}`];
+});
+const { s, pg, redis, seed, gateway, spawnedAt, url } = stack;
+const profDir = profDirOf(stack.workDir);
 
 try {
-  const pg = await probePostgres(s.databaseServer);
-  const redis = await probeRedis(s.redisUrl);
-  const helpers = await buildHelpers(workDir);
-  const mock = await startMockChild(s, workDir, helpers.mock);
-  children.push(mock.child);
-  const { seed, configFile } = writeSeed(s, mock.ports, workDir);
-  let databaseUrl: string | null = null;
-  if (pg) {
-    dbName = `lyss_bench_profile_${Date.now()}`;
-    databaseUrl = await createDatabase(s.databaseServer, dbName);
-  }
-  const port = await freePort();
-  const spawnedAt = performance.now();
-  const profDir = path.join(workDir, 'prof');
-  mkdirSync(profDir);
-  const gateway = spawnGateway(
-    'gateway',
-    { port, databaseUrl, redisUrl: redis ? s.redisUrl : null, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, 'data') },
-    path.join(workDir, 'gateway.log'),
-    ['--cpu-prof', `--cpu-prof-dir=${profDir}`],
-  );
-  children.push(gateway);
-  await waitReady(gateway, port, 180_000);
-  const url = `http://127.0.0.1:${port}/v1/chat/completions`;
   const requests = requestVariants(seed.tokens, { stream: false });
   await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream: false });
   const loadFrom = performance.now() - spawnedAt;
@@ -74,7 +52,5 @@ try {
   process.stdout.write(md);
   if (process.env.BENCH_KEEP_WORKDIR === '1') process.stderr.write(`profile kept: ${path.join(profDir, file)}\n`);
 } finally {
-  for (const c of children.reverse()) await stopChild(c, 20_000).catch(() => {});
-  if (dbName && !s.keepDatabase) await dropDatabase(s.databaseServer, dbName).catch(() => {});
-  if (process.env.BENCH_KEEP_WORKDIR !== '1') rmSync(workDir, { recursive: true, force: true });
+  await stack.stop();
 }

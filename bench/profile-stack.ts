@@ -1,0 +1,67 @@
+/**
+ * The stack both profilers run under load: the mock, PostgreSQL and Redis when reachable, the seeded table,
+ * and one gateway started with extra node flags. `stop()` takes it all down again (the work dir stays with
+ * BENCH_KEEP_WORKDIR=1).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { createDatabase, dropDatabase, spawnGateway, waitReady } from './gateway.js';
+import { freePort, stopChild, type Child } from './procs.js';
+import type { Seed } from './seed.js';
+import { buildHelpers, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed, type Settings } from './setup.js';
+
+export interface ProfileStack {
+  s: Settings;
+  workDir: string;
+  /** Server versions, or null when the fallback (PGlite, in-process store) is used. */
+  pg: string | null;
+  redis: string | null;
+  seed: Seed;
+  gateway: Child;
+  /** performance.now() when the gateway was spawned. */
+  spawnedAt: number;
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** `nodeArgs` gets the work dir, for flags that write files there. */
+export async function startProfileStack(name: string, nodeArgs: (workDir: string) => string[]): Promise<ProfileStack> {
+  const s = loadSettings();
+  const workDir = mkdtempSync(path.join(os.tmpdir(), `lyss-${name}-`));
+  const children: Child[] = [];
+  let dbName: string | null = null;
+  const stop = async () => {
+    for (const c of children.reverse()) await stopChild(c, 20_000).catch(() => {});
+    if (dbName && !s.keepDatabase) await dropDatabase(s.databaseServer, dbName).catch(() => {});
+    if (process.env.BENCH_KEEP_WORKDIR !== '1') rmSync(workDir, { recursive: true, force: true });
+  };
+  try {
+    const pg = await probePostgres(s.databaseServer);
+    const redis = await probeRedis(s.redisUrl);
+    const helpers = await buildHelpers(workDir);
+    const mock = await startMockChild(s, workDir, helpers.mock);
+    children.push(mock.child);
+    const { seed, configFile } = writeSeed(s, mock.ports, workDir);
+    let databaseUrl: string | null = null;
+    if (pg) {
+      dbName = `lyss_bench_${name.replace(/\W/g, '_')}_${Date.now()}`;
+      databaseUrl = await createDatabase(s.databaseServer, dbName);
+    }
+    const port = await freePort();
+    const args = nodeArgs(workDir);
+    const spawnedAt = performance.now();
+    const gateway = spawnGateway(
+      'gateway',
+      { port, databaseUrl, redisUrl: redis ? s.redisUrl : null, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, 'data') },
+      path.join(workDir, 'gateway.log'),
+      args,
+    );
+    children.push(gateway);
+    await waitReady(gateway, port, 180_000);
+    return { s, workDir, pg, redis, seed, gateway, spawnedAt, url: `http://127.0.0.1:${port}/v1/chat/completions`, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
