@@ -9,7 +9,7 @@
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
-import { GatewayError } from '../errors.js';
+import { refusalOf } from '../errors.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type RequestContext } from './attempts.js';
@@ -160,9 +160,11 @@ function textOnlyMessages(body: Record<string, unknown>): { role: string; conten
 /** A gateway refusal in Anthropic's shape: `{"type":"error","error":{"type","message"}}`, same status. */
 function sendAnthropicError(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext, err: unknown): void {
   const headers = baseHeaders(ctx.requestId, { 'request-id': ctx.requestId });
-  if (err instanceof GatewayError) {
-    if (err.options.retryAfterSeconds !== undefined) headers['retry-after'] = String(err.options.retryAfterSeconds);
-    sendJsonText(ctx.res, err.status, JSON.stringify(openAIErrorToAnthropic(err.status, { message: err.message, type: err.type })), headers);
+  const refusal = refusalOf(err);
+  if (refusal) {
+    if (refusal.retryAfter) headers['retry-after'] = refusal.retryAfter;
+    const { message, type } = refusal.body.error;
+    sendJsonText(ctx.res, refusal.status, JSON.stringify(openAIErrorToAnthropic(refusal.status, { message, type })), headers);
     return;
   }
   r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: incoming.url });

@@ -1,9 +1,9 @@
 /**
  * Writes a batch of usage records in one transaction: spend on tokens and channels, conversation counters,
  * and chat_messages rows. Rows are aggregated first so each token, channel and conversation is touched once,
- * and each statement takes its rows as one JSON parameter (json_to_recordset: json, not jsonb, which would
- * sort and deduplicate every object's keys first): building a many-row insert
- * value by value in a query builder cost the relay's event loop a fifth of its CPU under load.
+ * and each statement takes its rows as one JSON parameter: building a many-row insert value by value in a
+ * query builder cost the relay's event loop a fifth of its CPU under load. The parameter is json, not jsonb,
+ * which PostgreSQL would first build as a binary document (sorting every object's keys) only to read it back.
  *
  * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
  * text is cleaned to what PostgreSQL stores (no NUL characters, varchar lengths), and rows that point at a
