@@ -36,6 +36,16 @@ export class BeforeFirstByteError extends Error {
   }
 }
 
+/** Nothing after [DONE] is part of the answer; reading it (bounded) keeps the upstream connection reusable. */
+function discardRest(body: Readable, limit = 64 * 1024): void {
+  let bytes = 0;
+  body.on('data', (chunk: Buffer) => {
+    bytes += chunk.length;
+    if (bytes > limit) body.destroy();
+  });
+  body.resume();
+}
+
 export const SSE_HEADERS: OutgoingHttpHeaders = {
   'content-type': 'text/event-stream; charset=utf-8',
   'cache-control': 'no-cache',
@@ -118,10 +128,32 @@ export function relaySse(opts: {
       res.end();
       end({ outcome: 'upstream_cut', summary: summary.result(), error: err });
     };
+    /** The answer is whole: its last chunks and the response's end go out in one write. */
+    const complete = () => {
+      if (!sawDone) {
+        emit(mapper.end());
+        if (!sawDone) {
+          if (summary.count === 0) throw new Error('upstream stream ended without any event');
+          if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
+          out += 'data: [DONE]\n\n';
+        }
+      }
+      if (!started) {
+        started = true;
+        res.writeHead(200, opts.headers);
+      }
+      res.end(out);
+      out = '';
+      end({ outcome: 'done', summary: summary.result(), error: null });
+    };
     const onData = (chunk: Buffer) => {
       if (res.destroyed) return clientClosed(null);
       try {
         parser.feed(decoder.decode(chunk, { stream: true }));
+        if (sawDone) {
+          complete();
+          return discardRest(body);
+        }
         if (!flush()) body.pause();
       } catch (err) {
         fail(err);
@@ -131,15 +163,7 @@ export function relaySse(opts: {
     const onEnd = () => {
       if (res.destroyed) return clientClosed(null);
       try {
-        emit(mapper.end());
-        if (!sawDone) {
-          if (summary.count === 0) throw new Error('upstream stream ended without any event');
-          if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
-          out += 'data: [DONE]\n\n';
-        }
-        flush();
-        res.end();
-        end({ outcome: 'done', summary: summary.result(), error: null });
+        complete();
       } catch (err) {
         fail(err);
       }
