@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { countText } from '../../../src/relay/tokenize.js';
-import { summarizeChunks, summarizeCompletion } from '../../../src/relay/reply-summary.js';
+import { contentChunkText, summarizeChunks, summarizeCompletion } from '../../../src/relay/reply-summary.js';
 
 describe('countText', () => {
   it('counts a megabyte with no word break in linear time (BPE alone is quadratic in a word)', () => {
@@ -48,5 +48,73 @@ describe('summarizeChunks', () => {
   it('keeps only well-formed tool calls from a non-stream answer', () => {
     const s = summarizeCompletion({ choices: [{ message: { content: null, tool_calls: [1, null, { function: 5 }, { id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] } }] });
     expect(s.toolCalls.map((t) => t.function.name + t.function.arguments)).toEqual(['', 'f{}']);
+  });
+});
+
+describe('contentChunkText (the stream summary read without JSON.parse)', () => {
+  const real = [
+    // OpenAI today (service_tier, obfuscation, the usage: null of include_usage), an older one, DeepSeek's.
+    '{"id":"chatcmpl-B9M","object":"chat.completion.chunk","created":1741569952,"model":"gpt-4o-2024-08-06","service_tier":"default","system_fingerprint":"fp_eb9dce56a8","choices":[{"index":0,"delta":{"content":" world"},"logprobs":null,"finish_reason":null}],"usage":null,"obfuscation":"xYz1"}',
+    '{"id":"chatcmpl-123","object":"chat.completion.chunk","created":1694268190,"model":"gpt-3.5-turbo-0125","system_fingerprint":null,"choices":[{"index":0,"delta":{"content":"Hi \\\"there\\\" \\u00e9\\n"},"logprobs":null,"finish_reason":null}]}',
+    '{"id":"2f6","object":"chat.completion.chunk","created":1718345013,"model":"deepseek-chat","system_fingerprint":"fp_a49d","choices":[{"index":0,"delta":{"content":"你好😀"},"finish_reason":null}]}',
+  ];
+
+  /** What the full parse makes of a chunk the fast path took: it must be exactly a content delta of choice 0. */
+  function parsedContent(data: string): string | null {
+    let chunk: { choices?: { index?: number; delta?: Record<string, unknown>; finish_reason?: unknown }[]; usage?: unknown };
+    try {
+      chunk = JSON.parse(data);
+    } catch {
+      return null;
+    }
+    const choice = chunk?.choices?.[0];
+    if (chunk.choices?.length !== 1 || choice?.index !== 0 || choice.finish_reason !== null) return null;
+    if (Object.keys(choice.delta ?? {}).join() !== 'content' || typeof choice.delta!.content !== 'string') return null;
+    if (chunk.usage !== undefined && chunk.usage !== null && typeof chunk.usage === 'object') return null;
+    return choice.delta!.content;
+  }
+
+  it('reads the content chunks real providers send, escapes and all', () => {
+    expect(real.map(contentChunkText)).toEqual([' world', 'Hi "there" é\n', '你好😀']);
+    expect(real.map(contentChunkText)).toEqual(real.map(parsedContent));
+  });
+
+  it('leaves every other chunk to the full parse', () => {
+    const others = [
+      '{"id":"x","choices":[{"index":0,"delta":{"role":"assistant","content":"","refusal":null},"logprobs":null,"finish_reason":null}]}',
+      '{"id":"x","choices":[{"index":0,"delta":{},"logprobs":null,"finish_reason":"stop"}]}',
+      '{"id":"x","choices":[],"usage":{"prompt_tokens":1,"completion_tokens":2}}',
+      '{"id":"x","choices":[{"index":1,"delta":{"content":"b"},"finish_reason":null}]}',
+      '{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"choices":null}',
+      '{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"usage":{"prompt_tokens":1,"completion_tokens":1}}',
+      '{"id":"x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}],"meta":{"choices":[]}}',
+      '{"id": "x","choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
+      '{"n":01,"choices":[{"index":0,"delta":{"content":"a"},"finish_reason":null}]}',
+      '{"choices":[{"index":0,"delta":{"content":"bad \\x escape"},"finish_reason":null}]}',
+    ];
+    for (const data of others) expect(contentChunkText(data), data).toBeNull();
+  });
+
+  it('agrees with the full parse on thousands of damaged chunks', () => {
+    // Deterministic: each real chunk with one character replaced, deleted or doubled, at every position.
+    const alphabet = ['"', '\\', '{', '}', '[', ']', ',', ':', '0', 'a', ' ', '\u0001'];
+    let checked = 0;
+    for (const base of real) {
+      for (let i = 0; i < base.length; i++) {
+        const variants = [base.slice(0, i) + base.slice(i + 1), base.slice(0, i) + base[i] + base.slice(i), ...alphabet.map((c) => base.slice(0, i) + c + base.slice(i + 1))];
+        for (const data of variants) {
+          const fast = contentChunkText(data);
+          if (fast !== null) expect(fast, data).toBe(parsedContent(data));
+          checked++;
+        }
+      }
+    }
+    expect(checked).toBeGreaterThan(5_000);
+  });
+
+  it('sums a stream to what the full parse of each chunk says', () => {
+    const s = summarizeChunks([...real, '{"id":"x","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":null}']);
+    expect(s.content).toBe(' worldHi "there" é\n你好😀');
+    expect(s.finishReason).toBe('stop');
   });
 });
