@@ -1,5 +1,5 @@
 /**
- * Profiles the gateway under the non-stream saturation load: the same stack as run.ts (mock, PostgreSQL,
+ * Profiles the gateway under the non-stream saturation load (BENCH_PROFILE_STREAM=1: the stream one): the same stack as run.ts (mock, PostgreSQL,
  * Redis, the seeded table), the gateway started with `node --cpu-prof`, then SIGTERM (which writes the
  * profile) and a summary of self and total time by function and package, written to
  * bench/results/profile-latest.md. The .cpuprofile stays in a temporary folder (never committed); set
@@ -15,6 +15,7 @@ import { ROOT, stopChild } from './procs.js';
 import { startProfileStack } from './profile-stack.js';
 import { requestVariants } from './seed.js';
 
+const stream = process.env.BENCH_PROFILE_STREAM === '1';
 const profDirOf = (workDir: string) => path.join(workDir, 'prof');
 const stack = await startProfileStack('profile', (workDir) => {
   mkdirSync(profDirOf(workDir));
@@ -24,10 +25,10 @@ const { s, pg, redis, seed, gateway, spawnedAt, url } = stack;
 const profDir = profDirOf(stack.workDir);
 
 try {
-  const requests = requestVariants(seed.tokens, { stream: false });
-  await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream: false });
+  const requests = requestVariants(seed.tokens, { stream });
+  await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream });
   const loadFrom = performance.now() - spawnedAt;
-  const r = await saturate({ url, connections: s.connections, seconds: s.profileSeconds, requests, stream: false });
+  const r = await saturate({ url, connections: s.connections, seconds: s.profileSeconds, requests, stream });
   const loadTo = performance.now() - spawnedAt;
   await stopChild(gateway, 60_000);
   const file = readdirSync(profDir).find((f) => f.endsWith('.cpuprofile'));
@@ -35,7 +36,7 @@ try {
   // The profile starts with the process (give or take Node's own boot): keep only the measured load.
   const summary = summarize(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')), ROOT, { fromMs: loadFrom, toMs: loadTo });
   const md = [
-    `# Gateway CPU profile: non-stream saturation`,
+    `# Gateway CPU profile: ${stream ? `stream (${s.streamChunks} chunks)` : 'non-stream'} saturation`,
     '',
     `${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · Node ${process.versions.node} · ` +
       `${pg ? `PostgreSQL ${pg}` : 'PGlite (fallback)'} · ${redis ? `Redis ${redis}` : 'in-process store (fallback)'} · load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
@@ -48,7 +49,7 @@ try {
   ].join('\n');
   const outDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(outDir, 'profile-latest.md'), md);
+  writeFileSync(path.join(outDir, stream ? 'profile-stream-latest.md' : 'profile-latest.md'), md);
   process.stdout.write(md);
   if (process.env.BENCH_KEEP_WORKDIR === '1') process.stderr.write(`profile kept: ${path.join(profDir, file)}\n`);
 } finally {
