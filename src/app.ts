@@ -8,6 +8,7 @@ import { requestId } from './http/request-id.js';
 import { relayLane, relayRoutes } from './relay/routes.js';
 import { adminRoutes } from './admin/routes.js';
 import type { StoreFailureStats } from './store/resilient-store.js';
+import { withTimeout } from './with-timeout.js';
 
 export interface AppEnv {
   Bindings: HttpBindings;
@@ -67,17 +68,9 @@ function counters(deps: Deps): Record<string, number> {
 
 async function check(name: string, probe: () => Promise<void>): Promise<{ name: string; ok: true } | { name: string; ok: false; reason: string }> {
   try {
-    await withTimeout(probe(), 2000);
+    await withTimeout(probe(), 2000, 'no answer within 2000 ms');
     return { name, ok: true };
   } catch (err) {
     return { name, ok: false, reason: err instanceof Error ? err.message : String(err) };
   }
-}
-
-function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
-  });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -14,6 +14,7 @@ import {
 } from './limit-rules.js';
 import { scripts, type LuaScript } from './redis-scripts.js';
 import { createScriptBatcher, type ScriptArg } from './script-batch.js';
+import { withTimeout } from '../with-timeout.js';
 
 export interface RedisStoreOptions {
   /** `redis://host:port`, or a comma-separated list of cluster nodes for Redis Cluster. */
@@ -270,17 +271,4 @@ function toNumber(value: unknown): number {
 
 function unexpected(what: string, reply: unknown): Error {
   return new Error(`unexpected redis reply for ${what}: ${JSON.stringify(reply)}`);
-}
-
-async function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-    timer.unref();
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
 }

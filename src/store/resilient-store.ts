@@ -18,6 +18,7 @@ import { GatewayError } from '../errors.js';
 import type { Logger } from '../logger.js';
 import type { AdmitRequest, LimitStore } from './limit-store.js';
 import { createMemoryStore } from './memory-store.js';
+import { withTimeout } from '../with-timeout.js';
 
 export interface StoreFailureStats {
   /** Store calls that failed. */
@@ -366,13 +367,4 @@ export function withFailurePolicy(
       await store.close();
     },
   };
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }
