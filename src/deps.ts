@@ -16,7 +16,7 @@ import { createChannelCache } from './channels/channel-cache.js';
 import { loadTenantChannels, markChannelError } from './channels/repo.js';
 import { createChannelHealth } from './channels/health.js';
 import { startChannelProbe } from './channels/probe.js';
-import { createUsageRecorder, spillFileFor, type UsageRecorder } from './usage/usage-recorder.js';
+import { createUsageRecorder, spillFileFor } from './usage/usage-recorder.js';
 import { durableSpend } from './usage/durable-spend.js';
 import { writeUsageBatch } from './usage/usage-repo.js';
 import { createUpstreamPool } from './relay/upstream.js';
@@ -42,11 +42,17 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const db = database.db;
   await ensureMessagePartitions(db);
   const stopPartitions = schedulePartitionMaintenance(db, (err) => logger.error('partition maintenance failed', { err }));
-  // Bound once the recorder exists (below); the store asks only when a request is admitted.
-  let recorder: UsageRecorder | null = null;
+  const usage = createUsageRecorder({
+    write: (batch) => writeUsageBatch(db, batch),
+    logger,
+    flushMs: config.LYSS_USAGE_FLUSH_MS,
+    batchSize: config.LYSS_USAGE_BATCH_SIZE,
+    maxQueue: config.LYSS_USAGE_QUEUE_MAX,
+    spillFile: spillFileFor(config.LYSS_DATA_DIR),
+  });
   const store = config.REDIS_URL
     ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger, {
-        durableUsed: durableSpend(db, () => recorder!),
+        durableUsed: durableSpend(db, usage),
       })
     : createMemoryStore();
   const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
@@ -56,7 +62,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   const channels = createChannelCache((tenantId) =>
     loadTenantChannels(db, tenantId, secrets, (channelId, err) => logger.error('channel key cannot be decrypted; channel skipped', { channelId, err })),
   );
-  const conversations = createConversationCache(db);
+  const conversations = createConversationCache(db, (userId, conversationId) => usage.holdsConversation(userId, conversationId));
   const stopListening = await listenForChanges(database, [principals, channels, conversations], logger);
   const health = createChannelHealth({
     store,
@@ -69,15 +75,6 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     },
   });
   await health.start();
-  const usage = createUsageRecorder({
-    write: (batch) => writeUsageBatch(db, batch),
-    logger,
-    flushMs: config.LYSS_USAGE_FLUSH_MS,
-    batchSize: config.LYSS_USAGE_BATCH_SIZE,
-    maxQueue: config.LYSS_USAGE_QUEUE_MAX,
-    spillFile: spillFileFor(config.LYSS_DATA_DIR),
-  });
-  recorder = usage;
   const upstream = createUpstreamPool({
     connectTimeoutMs: config.LYSS_CONNECT_TIMEOUT_MS,
     firstByteTimeoutMs: config.LYSS_FIRST_BYTE_TIMEOUT_MS,

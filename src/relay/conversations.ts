@@ -1,7 +1,8 @@
 /**
  * Which conversation a request belongs to. `X-Lyss-Conversation-Id` names one of the token user's
- * conversations (else 404); without it the request starts a new one. Known ids are cached per user, and
- * ids this instance just created count as known before their row is written.
+ * conversations (else 404); without it the request starts a new one. Ids found in the database are cached
+ * per user; one this instance created counts as known while its usage record waits to be written (it is
+ * asked before the database: a record leaves the queue only once its row is committed).
  */
 import { randomUUID } from 'node:crypto';
 import { and, eq, ne } from 'drizzle-orm';
@@ -25,7 +26,11 @@ export interface ConversationCache extends Invalidatable {
   resolve(principal: Principal, header: string | undefined): Promise<ConversationRef>;
 }
 
-export function createConversationCache(db: Db): ConversationCache {
+/**
+ * `isQueued(userId, conversationId)`: a usage record of that conversation is waiting to be written. Asking the
+ * queue instead of remembering every id created keeps a long-lived entry per request off the heap.
+ */
+export function createConversationCache(db: Db, isQueued: (userId: string, conversationId: string) => boolean): ConversationCache {
   // `${userId}:${conversationId}`
   const known = new Set<string>();
   const remember = (key: string) => {
@@ -34,13 +39,10 @@ export function createConversationCache(db: Db): ConversationCache {
   };
   return {
     async resolve(principal, header) {
-      if (header === undefined || header === '') {
-        const id = randomUUID();
-        remember(`${principal.userId}:${id}`);
-        return { id, isNew: true };
-      }
-      const key = `${principal.userId}:${header.toLowerCase()}`;
-      if (known.has(key)) return { id: header.toLowerCase(), isNew: false };
+      if (header === undefined || header === '') return { id: randomUUID(), isNew: true };
+      const id = header.toLowerCase();
+      const key = `${principal.userId}:${id}`;
+      if (known.has(key) || isQueued(principal.userId, id)) return { id, isNew: false };
       const notFound = new GatewayError('conversation_not_found', `No conversation found with id '${header}'.`, { param: 'X-Lyss-Conversation-Id' });
       if (!UUID.test(header)) throw notFound;
       const [row] = await withTenant(db, principal.tenantId, (tx) =>

@@ -6,6 +6,7 @@ import { sql } from 'drizzle-orm';
 import { queryRows, type Db } from '../db/client.js';
 import { withTenant } from '../db/tenant.js';
 import type { UsageRecorder } from './usage-recorder.js';
+import { withTimeout } from '../with-timeout.js';
 
 export type QuotaOwner = { tenantId: string; kind: 'token' | 'channel'; id: string };
 
@@ -23,27 +24,19 @@ export function quotaKeyOf(owner: QuotaOwner): string {
 }
 
 /** Reads one key's durable spend, within `timeoutMs`; null when the key is not a quota key or its row is gone. */
-export function durableSpend(db: Db, usage: () => UsageRecorder, timeoutMs = 2_000): (key: string) => Promise<number | null> {
+export function durableSpend(db: Db, usage: UsageRecorder, timeoutMs = 2_000): (key: string) => Promise<number | null> {
   return async (key) => {
     const owner = parseQuotaKey(key);
     if (!owner) return null;
     // Counted before and after the read, keeping the larger: a record written while the read runs is then
     // counted at least once (twice at worst, which errs on the side of refusing).
-    const before = usage().pendingCost(owner.kind, owner.id);
+    const before = usage.pendingCost(owner.kind, owner.id);
     const table = owner.kind === 'token' ? sql`provider_tokens` : sql`provider_channels`;
     const read = withTenant(db, owner.tenantId, (tx) =>
       queryRows<{ used: string | number }>(tx, sql`select used_quota as used from ${table} where id = ${owner.id}`),
     );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('durable spend read timed out')), timeoutMs);
-    });
-    try {
-      const [row] = await Promise.race([read, timeout]);
-      if (!row) return null;
-      return Number(row.used) + Math.max(before, usage().pendingCost(owner.kind, owner.id));
-    } finally {
-      clearTimeout(timer);
-    }
+    const [row] = await withTimeout(read, timeoutMs, 'durable spend read timed out');
+    if (!row) return null;
+    return Number(row.used) + Math.max(before, usage.pendingCost(owner.kind, owner.id));
   };
 }

@@ -30,6 +30,8 @@ export interface UsageRecorder {
   readonly written: number;
   /** Quota units of queued records (not yet in PostgreSQL) charged to this token or channel. */
   pendingCost(kind: 'token' | 'channel', id: string): number;
+  /** A queued record (not yet in PostgreSQL) adds to this user's conversation. */
+  holdsConversation(userId: string, conversationId: string): boolean;
 }
 
 export interface RecorderOptions {
@@ -180,6 +182,9 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
       let cost = 0;
       for (const r of queue) if ((kind === 'token' ? r.tokenId : r.channelId) === id) cost += r.cost;
       return cost;
+    },
+    holdsConversation(userId, conversationId) {
+      return queue.some((r) => r.conversation?.id === conversationId && r.userId === userId);
     },
     flush: flushAll,
     async close(deadlineMs = 10_000) {

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { eq } from 'drizzle-orm';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { channelRow, conversationRow, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
+import { channelRow, conversationRow, expectApiError, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
 import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
@@ -102,6 +102,28 @@ describe('usage records', () => {
     expect(rows[1]!.responseTimeMs).toBeGreaterThanOrEqual(0);
     expect(rows[1]!.responseTimeMs).toBeLessThan(Date.now() - startedAt + 1000);
     expect(rows[0]!.createdAt.getTime()).toBeLessThan(rows[1]!.createdAt.getTime());
+  });
+
+  it('a conversation continues before its first record is written, and only for its own user', async () => {
+    const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'What is the capital of France?' }] }).withResponse();
+    const id = first.response.headers.get('x-lyss-conversation-id')!;
+    // The flush timer is off: the first answer's record is queued, its conversation row not written yet.
+    expect(await conversationRow(gw, acme, id)).toBeNull();
+    const withId = (key: string) => sdk(gw, key, { defaultHeaders: { 'x-lyss-conversation-id': id } });
+    const followUp = [
+      { role: 'user' as const, content: 'What is the capital of France?' },
+      { role: 'assistant' as const, content: DEFAULT_REPLY },
+      { role: 'user' as const, content: 'And of Italy?' },
+    ];
+    await expectApiError(withId(QUIET).chat.completions.create({ model: 'gpt-4o-mini', messages: followUp }), { status: 404, type: 'invalid_request_error', code: 'conversation_not_found' });
+    const second = await withId(TEST_TOKEN).chat.completions.create({ model: 'gpt-4o-mini', messages: followUp }).withResponse();
+    expect(second.response.headers.get('x-lyss-conversation-id')).toBe(id);
+    const conversation = await written(async () => {
+      const row = await conversationRow(gw, acme, id);
+      expect(row?.messageCount).toBe(4);
+      return row!;
+    });
+    expect(conversation.title).toBe('What is the capital of France?');
   });
 
   it('a stream whose client did not ask for usage is billed with the usage the upstream reported', async () => {

@@ -66,6 +66,29 @@ describe('usage recorder', () => {
     await rec.close();
   });
 
+  it("holds a conversation while one of its records waits, until that record's row is committed", async () => {
+    let commit!: () => void;
+    const { logger: log } = logger();
+    const rec = createUsageRecorder({
+      logger: log,
+      flushMs: 1_000_000,
+      batchSize: 10,
+      maxQueue: 100,
+      spillFile: null,
+      write: () => new Promise<void>((done) => (commit = done)),
+    });
+    rec.enqueue(record(1));
+    expect(rec.holdsConversation('u', 'conv-1')).toBe(true);
+    expect(rec.holdsConversation('another user', 'conv-1')).toBe(false);
+    expect(rec.holdsConversation('u', 'conv-2')).toBe(false);
+    const flushed = rec.flush();
+    expect(rec.holdsConversation('u', 'conv-1')).toBe(true); // being written, not yet committed
+    commit();
+    await flushed;
+    expect(rec.holdsConversation('u', 'conv-1')).toBe(false);
+    await rec.close();
+  });
+
   it('a record refused for good is written alone, degraded, and the rest go through', async () => {
     const writes: { cost: number; messages: number | null }[] = [];
     const { lines, logger: log } = logger();
