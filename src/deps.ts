@@ -50,66 +50,73 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     maxQueue: config.LYSS_USAGE_QUEUE_MAX,
     spillFile: spillFileFor(config.LYSS_DATA_DIR),
   });
-  const store = config.REDIS_URL
-    ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger, {
-        durableUsed: durableSpend(db, usage),
-      })
-    : createMemoryStore();
-  const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
-  const secrets = keys ? createSecretBox(keys) : null;
+  try {
+    const store = config.REDIS_URL
+      ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger, {
+          durableUsed: durableSpend(db, usage),
+        })
+      : createMemoryStore();
+    const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
+    const secrets = keys ? createSecretBox(keys) : null;
 
-  const principals = createPrincipalCache((digest) => loadPrincipal(db, digest));
-  const channels = createChannelCache((tenantId) =>
-    loadTenantChannels(db, tenantId, secrets, (channelId, err) => logger.error('channel key cannot be decrypted; channel skipped', { channelId, err })),
-  );
-  const conversations = createConversationCache(db, (userId, conversationId) => usage.holdsConversation(userId, conversationId));
-  const stopListening = await listenForChanges(database, [principals, channels, conversations], logger);
-  const health = createChannelHealth({
-    store,
-    logger,
-    failures: config.LYSS_COOLDOWN_FAILURES,
-    windowMs: config.LYSS_COOLDOWN_WINDOW_MS,
-    cooldownMs: config.LYSS_COOLDOWN_MS,
-    markError: async (channel, reason) => {
-      await markChannelError(db, channel.tenantId, channel.id, reason);
-    },
-  });
-  await health.start();
-  const upstream = createUpstreamPool({
-    connectTimeoutMs: config.LYSS_CONNECT_TIMEOUT_MS,
-    firstByteTimeoutMs: config.LYSS_FIRST_BYTE_TIMEOUT_MS,
-    idleTimeoutMs: config.LYSS_IDLE_TIMEOUT_MS,
-  });
-  const relay: RelayDeps = {
-    config,
-    logger,
-    db,
-    store,
-    principals,
-    channels,
-    health,
-    usage,
-    upstream,
-    pricing: createPricing(config.LYSS_MODEL_RATIOS),
-    conversations,
-  };
-  const probe = startChannelProbe({ db, store, logger, upstream, channels, intervalMs: config.LYSS_PROBE_INTERVAL_MS });
-  return {
-    config,
-    logger,
-    database,
-    store,
-    secrets,
-    relay,
-    async close() {
-      stopPartitions();
-      await usage.close();
-      await probe.stop();
-      await health.stop();
-      await stopListening().catch(() => {});
-      await upstream.close();
-      await store.close();
-      await database.close();
-    },
-  };
+    const principals = createPrincipalCache((digest) => loadPrincipal(db, digest));
+    const channels = createChannelCache((tenantId) =>
+      loadTenantChannels(db, tenantId, secrets, (channelId, err) => logger.error('channel key cannot be decrypted; channel skipped', { channelId, err })),
+    );
+    const conversations = createConversationCache(db, (userId, conversationId) => usage.holdsConversation(userId, conversationId));
+    const stopListening = await listenForChanges(database, [principals, channels, conversations], logger);
+    const health = createChannelHealth({
+      store,
+      logger,
+      failures: config.LYSS_COOLDOWN_FAILURES,
+      windowMs: config.LYSS_COOLDOWN_WINDOW_MS,
+      cooldownMs: config.LYSS_COOLDOWN_MS,
+      markError: async (channel, reason) => {
+        await markChannelError(db, channel.tenantId, channel.id, reason);
+      },
+    });
+    await health.start();
+    const upstream = createUpstreamPool({
+      connectTimeoutMs: config.LYSS_CONNECT_TIMEOUT_MS,
+      firstByteTimeoutMs: config.LYSS_FIRST_BYTE_TIMEOUT_MS,
+      idleTimeoutMs: config.LYSS_IDLE_TIMEOUT_MS,
+    });
+    const relay: RelayDeps = {
+      config,
+      logger,
+      db,
+      store,
+      principals,
+      channels,
+      health,
+      usage,
+      upstream,
+      pricing: createPricing(config.LYSS_MODEL_RATIOS),
+      conversations,
+    };
+    const probe = startChannelProbe({ db, store, logger, upstream, channels, intervalMs: config.LYSS_PROBE_INTERVAL_MS });
+    return {
+      config,
+      logger,
+      database,
+      store,
+      secrets,
+      relay,
+      async close() {
+        stopPartitions();
+        await usage.close();
+        await probe.stop();
+        await health.stop();
+        await stopListening().catch(() => {});
+        await upstream.close();
+        await store.close();
+        await database.close();
+      },
+    };
+  } catch (err) {
+    // Records replayed from the spill file now live only in this queue: written, or spilled back, before failing.
+    stopPartitions();
+    await usage.close(1_000);
+    throw err;
+  }
 }

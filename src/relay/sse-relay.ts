@@ -36,13 +36,18 @@ export class BeforeFirstByteError extends Error {
   }
 }
 
-/** Nothing after [DONE] is part of the answer; reading it (bounded) keeps the upstream connection reusable. */
-function discardRest(body: Readable, limit = 64 * 1024): void {
+/**
+ * Nothing after [DONE] is part of the answer. Reading the rest keeps the upstream connection reusable; an
+ * upstream that sends more than `limit` bytes, or has not ended within `ms`, loses its connection instead.
+ */
+function discardRest(body: Readable, limit = 64 * 1024, ms = 5_000): void {
   let bytes = 0;
+  const timer = setTimeout(() => body.destroy(), ms).unref();
   body.on('data', (chunk: Buffer) => {
     bytes += chunk.length;
     if (bytes > limit) body.destroy();
   });
+  body.once('close', () => clearTimeout(timer));
   body.resume();
 }
 
@@ -74,6 +79,8 @@ export function relaySse(opts: {
 
   const emit = (payloads: string[]) => {
     for (const data of payloads) {
+      // Whatever follows [DONE] (in the same read, or from a translator's end) is not part of the answer.
+      if (sawDone) return;
       if (data === '[DONE]') {
         sawDone = true;
         out += 'data: [DONE]\n\n';
@@ -130,13 +137,11 @@ export function relaySse(opts: {
     };
     /** The answer is whole: its last chunks and the response's end go out in one write. */
     const complete = () => {
+      emit(mapper.end());
       if (!sawDone) {
-        emit(mapper.end());
-        if (!sawDone) {
-          if (summary.count === 0) throw new Error('upstream stream ended without any event');
-          if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
-          out += 'data: [DONE]\n\n';
-        }
+        if (summary.count === 0) throw new Error('upstream stream ended without any event');
+        if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
+        out += 'data: [DONE]\n\n';
       }
       if (!started) {
         started = true;

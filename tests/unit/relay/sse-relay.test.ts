@@ -62,7 +62,7 @@ describe('relaySse: the end of a stream', () => {
     const run = await relay();
     run.body.write(`data: ${chunk('Hel')}\n\n`);
     await new Promise((r) => setTimeout(r, 20));
-    run.body.write(`data: ${chunk('lo', 'stop')}\n\ndata: [DONE]\n\n`);
+    run.body.write(`data: ${chunk('lo', 'stop')}\n\ndata: [DONE]\n\ndata: {"same":"read"}\n\n`);
     const result = await run.relayed;
     // Upstream still talks after [DONE]: none of it reaches the client, and the body is read to its end.
     run.body.write('data: {"late":true}\n\n');
@@ -73,6 +73,17 @@ describe('relaySse: the end of a stream', () => {
     expect(result.summary.content).toBe('Hello');
     expect(run.writes).toEqual([`write:data: ${chunk('Hel')}\n\n`, `end:data: ${chunk('lo', 'stop')}\n\ndata: [DONE]\n\n`]);
     expect(await run.text).toBe(`data: ${chunk('Hel')}\n\ndata: ${chunk('lo', 'stop')}\n\ndata: [DONE]\n\n`);
+  });
+
+  it('lets go of an upstream that keeps talking after [DONE] (more than 64 KB)', async () => {
+    const run = await relay();
+    run.body.write(`data: ${chunk('Hi', 'stop')}\n\ndata: [DONE]\n\n`);
+    await run.relayed;
+    const closed = new Promise((r) => run.body.once('close', r));
+    for (let i = 0; i < 10 && !run.body.destroyed; i++) run.body.write(`: ${'x'.repeat(16 * 1024)}\n\n`);
+    await closed;
+    expect(run.body.destroyed).toBe(true);
+    expect(await run.text).toBe(`data: ${chunk('Hi', 'stop')}\n\ndata: [DONE]\n\n`);
   });
 
   it('adds [DONE] when upstream ends after its final chunk without one', async () => {
