@@ -64,7 +64,7 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
       if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
       await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
     },
-  });
+  }).finally(() => r.conversations.ended(principal, conversation));
 }
 
 /** Steps 8-9 for a chat answer: the messages it adds to its conversation, then settle and record. */

@@ -1,8 +1,9 @@
 /**
  * Which conversation a request belongs to. `X-Lyss-Conversation-Id` names one of the token user's
  * conversations (else 404); without it the request starts a new one. Ids found in the database are cached
- * per user; one this instance created counts as known while its usage record waits to be written (it is
- * asked before the database: a record leaves the queue only once its row is committed).
+ * per user. One this instance created counts as known before its row exists: while its first answer runs
+ * (the id goes out with the answer's first byte), then while its usage record waits to be written (the queue
+ * is asked before the database, since a record leaves it only once its row is committed).
  */
 import { randomUUID } from 'node:crypto';
 import { and, eq, ne } from 'drizzle-orm';
@@ -24,6 +25,8 @@ export interface ConversationRef {
 
 export interface ConversationCache extends Invalidatable {
   resolve(principal: Principal, header: string | undefined): Promise<ConversationRef>;
+  /** The request that resolved `ref` is over: its usage record is queued (the queue vouches for a new id from now on), or it failed. */
+  ended(principal: Principal, ref: ConversationRef): void;
 }
 
 /**
@@ -33,16 +36,22 @@ export interface ConversationCache extends Invalidatable {
 export function createConversationCache(db: Db, isQueued: (userId: string, conversationId: string) => boolean): ConversationCache {
   // `${userId}:${conversationId}`
   const known = new Set<string>();
-  const remember = (key: string) => {
-    if (known.size >= MAX_KNOWN) known.clear();
-    known.add(key);
+  // Created by a request still running.
+  const running = new Set<string>();
+  const add = (set: Set<string>, key: string) => {
+    if (set.size >= MAX_KNOWN) set.clear();
+    set.add(key);
   };
   return {
     async resolve(principal, header) {
-      if (header === undefined || header === '') return { id: randomUUID(), isNew: true };
+      if (header === undefined || header === '') {
+        const id = randomUUID();
+        add(running, `${principal.userId}:${id}`);
+        return { id, isNew: true };
+      }
       const id = header.toLowerCase();
       const key = `${principal.userId}:${id}`;
-      if (known.has(key) || isQueued(principal.userId, id)) return { id, isNew: false };
+      if (known.has(key) || running.has(key) || isQueued(principal.userId, id)) return { id, isNew: false };
       const notFound = new GatewayError('conversation_not_found', `No conversation found with id '${header}'.`, { param: 'X-Lyss-Conversation-Id' });
       if (!UUID.test(header)) throw notFound;
       const [row] = await withTenant(db, principal.tenantId, (tx) =>
@@ -52,8 +61,11 @@ export function createConversationCache(db: Db, isQueued: (userId: string, conve
           .where(and(eq(chatConversations.id, header), eq(chatConversations.userId, principal.userId), ne(chatConversations.status, 'deleted'))),
       );
       if (!row) throw notFound;
-      remember(key);
+      add(known, key);
       return { id: row.id, isNew: false };
+    },
+    ended(principal, ref) {
+      if (ref.isNew) running.delete(`${principal.userId}:${ref.id}`);
     },
     // Deleting or archiving a conversation goes through the admin API, which notifies the tenant.
     dropTenant() {

@@ -135,7 +135,7 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
       if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
       await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
     },
-  });
+  }).finally(() => r.conversations.ended(principal, conversation));
 }
 
 function headerOf(value: string | string[] | undefined): string | undefined {

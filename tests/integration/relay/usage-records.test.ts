@@ -126,6 +126,20 @@ describe('usage records', () => {
     expect(conversation.title).toBe('What is the capital of France?');
   });
 
+  it('a conversation continues while its first answer is still streaming', async () => {
+    upstream.script(() => ({ kind: 'reply', chunkDelayMs: 100 }));
+    const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Stream it slowly' }], stream: true }).withResponse();
+    const id = first.response.headers.get('x-lyss-conversation-id')!;
+    const followUp = await sdk(gw, TEST_TOKEN, { defaultHeaders: { 'x-lyss-conversation-id': id } })
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Meanwhile, another question' }] })
+      .withResponse();
+    expect(followUp.response.headers.get('x-lyss-conversation-id')).toBe(id);
+    let streamed = '';
+    for await (const chunk of first.data) streamed += chunk.choices[0]?.delta?.content ?? '';
+    expect(streamed).toBe(DEFAULT_REPLY);
+    await written(async () => expect((await conversationRow(gw, acme, id))?.messageCount).toBe(4));
+  });
+
   it('a stream whose client did not ask for usage is billed with the usage the upstream reported', async () => {
     upstream.script(() => ({ kind: 'reply', usage: { prompt: 21, completion: 13 } }));
     const before = await spend();
