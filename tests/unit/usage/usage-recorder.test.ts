@@ -29,6 +29,13 @@ function logger() {
   return { lines, logger: { debug: log('debug'), info: log('info'), warn: log('warn'), error: log('error') } as Logger };
 }
 
+/** A recorder with no timer (each test flushes) and no spill file, writing through `write`. */
+function recorderWith(write: (batch: UsageRecord[]) => Promise<void>, batchSize = 10) {
+  const { lines, logger: log } = logger();
+  const rec = createUsageRecorder({ logger: log, flushMs: 1_000_000, batchSize, maxQueue: 100, spillFile: null, write });
+  return { rec, lines };
+}
+
 const dataError = (code: string) => Object.assign(new Error('Failed query'), { cause: Object.assign(new Error('violates'), { code }) });
 
 describe('usage recorder', () => {
@@ -43,18 +50,10 @@ describe('usage recorder', () => {
   it('an outage keeps the records queued; they are written once, in order, when the database returns', async () => {
     const writes: number[][] = [];
     let down = true;
-    const { logger: log } = logger();
-    const rec = createUsageRecorder({
-      logger: log,
-      flushMs: 1_000_000,
-      batchSize: 2,
-      maxQueue: 100,
-      spillFile: null,
-      write: async (batch) => {
-        if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-        writes.push(batch.map((r) => r.cost));
-      },
-    });
+    const { rec } = recorderWith(async (batch) => {
+      if (down) throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+      writes.push(batch.map((r) => r.cost));
+    }, 2);
     for (const n of [1, 2, 3]) rec.enqueue(record(n));
     await expect(rec.flush()).rejects.toThrow('ECONNREFUSED');
     expect(rec.pending).toBe(3);
@@ -68,15 +67,7 @@ describe('usage recorder', () => {
 
   it("holds a conversation while one of its records waits, until that record's row is committed", async () => {
     let commit!: () => void;
-    const { logger: log } = logger();
-    const rec = createUsageRecorder({
-      logger: log,
-      flushMs: 1_000_000,
-      batchSize: 10,
-      maxQueue: 100,
-      spillFile: null,
-      write: () => new Promise<void>((done) => (commit = done)),
-    });
+    const { rec } = recorderWith(() => new Promise<void>((done) => (commit = done)));
     rec.enqueue(record(1));
     expect(rec.holdsConversation('u', 'conv-1')).toBe(true);
     expect(rec.holdsConversation('another user', 'conv-1')).toBe(false);
@@ -91,19 +82,11 @@ describe('usage recorder', () => {
 
   it('a record refused for good is written alone, degraded, and the rest go through', async () => {
     const writes: { cost: number; messages: number | null }[] = [];
-    const { lines, logger: log } = logger();
-    const rec = createUsageRecorder({
-      logger: log,
-      flushMs: 1_000_000,
-      batchSize: 10,
-      maxQueue: 100,
-      spillFile: null,
-      write: async (batch) => {
-        // Record 2's messages can never be stored; record 4 cannot be stored at all.
-        if (batch.some((r) => r.cost === 4)) throw dataError('22P05');
-        if (batch.some((r) => r.cost === 2 && (r.conversation?.messages.length ?? 0) > 0)) throw dataError('22021');
-        for (const r of batch) writes.push({ cost: r.cost, messages: r.conversation ? r.conversation.messages.length : null });
-      },
+    const { rec, lines } = recorderWith(async (batch) => {
+      // Record 2's messages can never be stored; record 4 cannot be stored at all.
+      if (batch.some((r) => r.cost === 4)) throw dataError('22P05');
+      if (batch.some((r) => r.cost === 2 && (r.conversation?.messages.length ?? 0) > 0)) throw dataError('22021');
+      for (const r of batch) writes.push({ cost: r.cost, messages: r.conversation ? r.conversation.messages.length : null });
     });
     for (const n of [1, 2, 3, 4, 5]) rec.enqueue(record(n));
     await rec.flush();
@@ -125,26 +108,18 @@ describe('usage recorder', () => {
   it('an outage in the middle of writing one by one keeps exactly the unwritten records', async () => {
     const writes: number[] = [];
     let calls = 0;
-    const { logger: log } = logger();
     let down = false;
     let lost = false;
-    const rec = createUsageRecorder({
-      logger: log,
-      flushMs: 1_000_000,
-      batchSize: 10,
-      maxQueue: 100,
-      spillFile: null,
-      write: async (batch) => {
-        calls++;
-        if (down) throw new Error('connection lost');
-        if (batch.length > 1) throw dataError('23503');
-        if (batch[0]!.cost === 3 && !lost) {
-          lost = true;
-          down = true;
-          throw new Error('connection lost');
-        }
-        writes.push(batch[0]!.cost);
-      },
+    const { rec } = recorderWith(async (batch) => {
+      calls++;
+      if (down) throw new Error('connection lost');
+      if (batch.length > 1) throw dataError('23503');
+      if (batch[0]!.cost === 3 && !lost) {
+        lost = true;
+        down = true;
+        throw new Error('connection lost');
+      }
+      writes.push(batch[0]!.cost);
     });
     for (const n of [1, 2, 3, 4]) rec.enqueue(record(n));
     await expect(rec.flush()).rejects.toThrow('connection lost');
