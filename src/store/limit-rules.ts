@@ -17,18 +17,18 @@ export const GCRA_EPSILON_MS = 1e-3;
 export type GcraDecision = { ok: true; tat: number } | { ok: false; retryAfterMs: number };
 
 /**
- * One GCRA step for a per-minute limit: `tat` is the stored theoretical arrival time (undefined when
- * the key is cold). On success the returned `tat` is what to store.
+ * One GCRA step for a per-minute limit, booking `count` arrivals if the last of them fits: `tat` is the stored
+ * theoretical arrival time (undefined when the key is cold). On success the returned `tat` is what to store.
  */
-export function gcra(tat: number | undefined, now: number, limit: number): GcraDecision {
+export function gcra(tat: number | undefined, now: number, limit: number, count = 1): GcraDecision {
   const interval = RATE_WINDOW_MS / limit;
   const base = Math.max(tat ?? now, now);
-  const ahead = base - now;
+  const ahead = base + (count - 1) * interval - now;
   const allowance = RATE_WINDOW_MS - interval;
   if (ahead > allowance + GCRA_EPSILON_MS) {
     return { ok: false, retryAfterMs: Math.max(1, Math.ceil(ahead - allowance)) };
   }
-  return { ok: true, tat: base + interval };
+  return { ok: true, tat: base + count * interval };
 }
 
 /** Units a quota can still give: infinite when unlimited (negative limit), never below zero. */

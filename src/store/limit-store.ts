@@ -12,6 +12,8 @@ export interface RateLimitSpec {
   key: string;
   /** Requests per minute; -1 (or 0) means unlimited and is not booked. */
   limit: number;
+  /** Arrivals booked at once, all or none (default 1): a lease of slots (leases.ts). */
+  count?: number;
 }
 
 /**

@@ -76,9 +76,9 @@ export function createMemoryStore(): LimitStore {
     // wait for all of them.
     const booked: Array<[string, number]> = [];
     let refusal: { key: string; retryAfterMs: number } | null = null;
-    for (const { key, limit } of req.rateLimits) {
+    for (const { key, limit, count } of req.rateLimits) {
       if (limit <= 0) continue;
-      const decision = gcra(tats.get(key), now, limit);
+      const decision = gcra(tats.get(key), now, limit, count);
       if (decision.ok) booked.push([key, decision.tat]);
       else if (!refusal || decision.retryAfterMs > refusal.retryAfterMs) {
         refusal = { key, retryAfterMs: decision.retryAfterMs };

@@ -93,7 +93,7 @@ end
  * Checks every rate limit, then the room on every quota; books all of them or none. Batched (see each()); per call:
  * K: the rate-limit keys, then per quota Q, Q:r, Q:e.
  * A: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs,
- *       one limit per rate limit, then limit and baseline per quota.
+ *       limit and count per rate limit, then limit and baseline per quota.
  * Returns {'ok', reserved} | {'rate', rateIndex, retryAfterMs} | {'quota', quotaIndex, remaining}.
  */
 const ADMIT = `
@@ -104,27 +104,28 @@ local function admit(K, A)
   local ttl, window, eps = tonumber(A[6]), tonumber(A[7]), tonumber(A[8])
   local now = now_ms()
 
-  -- GCRA: admit while TAT - now <= window - interval; report the longest wait of all refusals.
+  -- GCRA: admit while TAT - now <= window - interval for the last of count arrivals; report the longest
+  -- wait of all refusals.
   local tats = {}
   local worst, worst_wait = nil, 0
   for i = 1, nrate do
-    local limit = tonumber(A[8 + i])
+    local limit, count = tonumber(A[7 + 2 * i]), tonumber(A[8 + 2 * i])
     if limit > 0 then
       local interval = window / limit
       local base = math.max(tonumber(redis.call('GET', K[i]) or '0'), now)
-      local ahead, allowance = base - now, window - interval
+      local ahead, allowance = base + (count - 1) * interval - now, window - interval
       if ahead > allowance + eps then
         local wait = math.max(1, math.ceil(ahead - allowance))
         if wait > worst_wait then worst, worst_wait = i, wait end
       else
-        tats[i] = base + interval
+        tats[i] = base + count * interval
       end
     end
   end
   if worst then return {'rate', worst, worst_wait} end
 
   -- Room on every limited quota; a counter the store does not hold counts as its baseline.
-  local qargs = 8 + nrate
+  local qargs = 8 + 2 * nrate
   local room, tightest = math.huge, nil
   local held = {}
   for j = 1, nquota do

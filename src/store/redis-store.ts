@@ -91,7 +91,7 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       const args: ScriptArg[] = [req.rateLimits.length, req.quotas.length, req.reservationId, req.desired, req.minimum, req.ttlMs, RATE_WINDOW_MS, GCRA_EPSILON_MS];
       for (const r of req.rateLimits) {
         keys.push(key(r.key));
-        args.push(r.limit);
+        args.push(r.limit, r.count ?? 1);
       }
       for (const q of req.quotas) {
         const k = key(q.key);
@@ -127,7 +127,9 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
     async release(keys, reservationId) {
       assertOpen();
-      await releaseScript(uniqueKeys(keys).flatMap(quotaKeys), [reservationId]);
+      const unique = uniqueKeys(keys);
+      if (unique.length === 0) return;
+      await releaseScript(unique.flatMap(quotaKeys), [reservationId]);
     },
 
     holdsCounter(k) {

@@ -113,6 +113,15 @@ function contract(backend: Backend): void {
     expect((await store.admit(request({ rateLimits: [rate] }))).ok).toBe(false);
   });
 
+  it('books a run of arrivals at once when the last of them fits, and none of them otherwise', async () => {
+    const rate = { key: `${t}:rl:token`, limit: 10 };
+    expect((await store.admit(request({ rateLimits: [{ ...rate, count: 8 }] }))).ok).toBe(true);
+    const refused = await store.admit(request({ rateLimits: [{ ...rate, count: 3 }] }));
+    expect(refused.ok).toBe(false);
+    const singles = await Promise.all(Array.from({ length: 5 }, () => store.admit(request({ rateLimits: [rate] }))));
+    expect(admitted(singles)).toBe(2);
+  });
+
   it('reports the wait of a slow limit as about its emission interval', async () => {
     const rate = { key: `${t}:rl:slow`, limit: 2 };
     expect(admitted(await Promise.all([1, 2, 3].map(() => store.admit(request({ rateLimits: [rate] })))))).toBe(2);
