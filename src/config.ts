@@ -74,6 +74,7 @@ export const envSchema = z.object({
   LYSS_USAGE_BATCH_SIZE: int(500, 1),
   LYSS_USAGE_QUEUE_MAX: int(100_000, 1),
   LYSS_REDIS_FAILURE_MODE: z.enum(['closed', 'open']).default('closed'),
+  LYSS_LEASE_MS: int(10_000, 0, 60_000),
   LYSS_COOLDOWN_FAILURES: int(5, 1),
   LYSS_COOLDOWN_WINDOW_MS: int(60_000, 100),
   LYSS_COOLDOWN_MS: int(30_000, 100),

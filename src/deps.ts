@@ -6,6 +6,7 @@ import type { LimitStore } from './store/limit-store.js';
 import { createMemoryStore } from './store/memory-store.js';
 import { createRedisStore } from './store/redis-store.js';
 import { withFailurePolicy } from './store/resilient-store.js';
+import { withLeases, type LeasedStore } from './store/leases.js';
 import { createSecretBox, type SecretBox } from './crypto/secrets.js';
 import { resolveMasterKeys } from './crypto/master-key.js';
 import { createLogger, type Logger } from './logger.js';
@@ -50,12 +51,23 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     maxQueue: config.LYSS_USAGE_QUEUE_MAX,
     spillFile: spillFileFor(config.LYSS_DATA_DIR),
   });
+  const sharedStore = (url: string): LimitStore => {
+    const durable = durableSpend(db, usage);
+    let leased: LeasedStore | null = null;
+    const resilient = withFailurePolicy(createRedisStore({ url }), config.LYSS_REDIS_FAILURE_MODE, logger, {
+      // A counter seeded from PostgreSQL leaves out what open leases will settle into it themselves.
+      durableUsed: async (key) => {
+        const used = await durable(key);
+        return used === null ? null : used - (leased?.unsettledSpend(key) ?? 0);
+      },
+    });
+    if (config.LYSS_LEASE_MS === 0) return resilient;
+    const store = withLeases(resilient, { windowMs: config.LYSS_LEASE_MS });
+    leased = store;
+    return store;
+  };
   try {
-    const store = config.REDIS_URL
-      ? withFailurePolicy(createRedisStore({ url: config.REDIS_URL }), config.LYSS_REDIS_FAILURE_MODE, logger, {
-          durableUsed: durableSpend(db, usage),
-        })
-      : createMemoryStore();
+    const store = config.REDIS_URL ? sharedStore(config.REDIS_URL) : createMemoryStore();
     const keys = resolveMasterKeys({ secretKey: config.LYSS_SECRET_KEY, embedded, dataDir: config.LYSS_DATA_DIR });
     const secrets = keys ? createSecretBox(keys) : null;
 

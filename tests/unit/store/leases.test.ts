@@ -1,0 +1,200 @@
+/**
+ * Leases (src/store/leases.ts) over the in-process store standing in for Redis: busy keys are served without a
+ * store call, quotas are never exceeded across instances sharing one store, small limits stay exact, and the
+ * spend of leased requests reaches the store when a lease is settled.
+ */
+import { randomUUID } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { AdmitRequest, LimitStore } from '../../../src/store/limit-store.js';
+import { withLeases } from '../../../src/store/leases.js';
+import { createMemoryStore } from '../../../src/store/memory-store.js';
+
+const WINDOW_MS = 300;
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** The shared store, counting the calls that reach it. */
+function sharedStore() {
+  const inner = createMemoryStore();
+  const calls = { admit: 0, settle: 0, release: 0 };
+  const store: LimitStore = {
+    ...inner,
+    admit: (req) => (calls.admit++, inner.admit(req)),
+    settle: (keys, id, actual) => (calls.settle++, inner.settle(keys, id, actual)),
+    release: (keys, id) => (calls.release++, inner.release(keys, id)),
+    // Each instance closes its view; the shared store itself outlives them.
+    close: async () => {},
+  };
+  return { store, calls, inner };
+}
+
+const request = (overrides: Partial<AdmitRequest>): AdmitRequest => ({
+  rateLimits: [],
+  quotas: [],
+  reservationId: randomUUID(),
+  desired: 10,
+  minimum: 10,
+  ttlMs: 60_000,
+  ...overrides,
+});
+
+describe('leases', () => {
+  const opened: LimitStore[] = [];
+  const instance = (store: LimitStore): LimitStore => {
+    const leased = withLeases(store, { windowMs: WINDOW_MS });
+    opened.push(leased);
+    return leased;
+  };
+  afterEach(async () => {
+    await Promise.all(opened.splice(0).map((s) => s.close()));
+  });
+
+  it('serves a busy key from a lease: a handful of store calls for a hundred requests, the spend all counted', async () => {
+    const { store, calls, inner } = sharedStore();
+    const leased = instance(store);
+    const quota = { key: '{t}:q:t:busy', limit: 1_000_000, baseline: 0 };
+    const rate = { key: '{t}:r:t:busy', limit: 1_000_000 };
+    let admitted = 0;
+    for (let i = 0; i < 100; i++) {
+      const req = request({ quotas: [quota], rateLimits: [rate] });
+      const result = await leased.admit(req);
+      if (result.ok) admitted++;
+      await leased.settle([quota.key], req.reservationId, 7);
+    }
+    expect(admitted).toBe(100);
+    expect(calls.admit).toBeLessThan(25);
+    await leased.close();
+    expect(await inner.quotaUsed(quota.key)).toBe(700);
+  });
+
+  it('never exceeds a quota shared by two instances', async () => {
+    const { store, inner } = sharedStore();
+    const [a, b] = [instance(store), instance(store)];
+    // 1 % of 20,000 is a lease of 200 units: 20 requests of 10.
+    const quota = { key: '{t}:q:t:shared', limit: 20_000, baseline: 0 };
+    let admitted = 0;
+    for (let round = 0; round < 40; round++) {
+      const reqs = Array.from({ length: 100 }, (_, i) => ({ via: i % 2 === 0 ? a : b, req: request({ quotas: [quota] }) }));
+      const results = await Promise.all(reqs.map(({ via, req }) => via.admit(req)));
+      results.forEach((r) => r.ok && admitted++);
+      await Promise.all(reqs.map(({ via, req }, i) => (results[i]!.ok ? via.settle([quota.key], req.reservationId, 10) : undefined)));
+    }
+    expect(admitted).toBeLessThanOrEqual(2_000);
+    // Near the limit the leases are refused and requests are checked one by one: only a lease's units can be left unused.
+    expect(admitted).toBeGreaterThan(2_000 - 2 * 20);
+    await Promise.all([a.close(), b.close()]);
+    expect(await inner.quotaUsed(quota.key)).toBe(admitted * 10);
+  });
+
+  it('checks a small limit request by request, exactly', async () => {
+    const { store, calls } = sharedStore();
+    const leased = instance(store);
+    // 60 a minute admits 0.3 in a 300 ms window: no lease of two fits in a tenth of it.
+    const rate = { key: '{t}:r:t:small', limit: 60 };
+    const results = [];
+    for (let i = 0; i < 100; i++) results.push(await leased.admit(request({ rateLimits: [rate] })));
+    expect(results.filter((r) => r.ok)).toHaveLength(60);
+    expect(calls.admit).toBe(100);
+  });
+
+  it('admits no more than a rate limit in a burst, leases or not', async () => {
+    const { store } = sharedStore();
+    const [a, b] = [instance(store), instance(store)];
+    // 60,000 a minute admits 300 in a window: leases of up to 30 slots.
+    const rate = { key: '{t}:r:t:burst', limit: 60_000 };
+    let admitted = 0;
+    const started = Date.now();
+    for (let round = 0; round < 80; round++) {
+      const results = await Promise.all(Array.from({ length: 1_000 }, (_, i) => (i % 2 === 0 ? a : b).admit(request({ rateLimits: [rate] }))));
+      admitted += results.filter((r) => r.ok).length;
+    }
+    // The burst, what the limit gave back meanwhile (one a millisecond), and at most one lease per instance.
+    const refilled = Math.ceil(Date.now() - started) + 1;
+    expect(admitted).toBeGreaterThanOrEqual(60_000);
+    expect(admitted).toBeLessThanOrEqual(60_000 + refilled + 2 * 30);
+  });
+
+  it('does not serve a request under a changed limit from a lease taken under the old one', async () => {
+    const { store, calls } = sharedStore();
+    const leased = instance(store);
+    const quota = { key: '{t}:q:t:changed', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) await leased.admit(request({ quotas: [quota] }));
+    const before = calls.admit;
+    const result = await leased.admit(request({ quotas: [{ ...quota, limit: 50 }] }));
+    expect(calls.admit).toBe(before + 1);
+    expect(result.ok).toBe(false);
+  });
+
+  it("adds an unlimited quota's spend up and settles it once the window is over, not per request", async () => {
+    const { store, calls, inner } = sharedStore();
+    const leased = instance(store);
+    const quota = { key: '{t}:q:t:unlimited', limit: -1, baseline: 100 };
+    for (let i = 0; i < 20; i++) {
+      const req = request({ quotas: [quota] });
+      expect((await leased.admit(req)).ok).toBe(true);
+      await leased.settle([quota.key], req.reservationId, 5);
+    }
+    // The first admit seeds the counter and is settled on its own; the other 19 wait for the tally.
+    expect(calls.admit).toBe(1);
+    expect(await inner.quotaUsed(quota.key)).toBe(105);
+    await sleep(WINDOW_MS * 2);
+    expect(await inner.quotaUsed(quota.key)).toBe(200);
+    expect(calls.settle).toBe(2);
+  });
+
+  it('gives back the units a leased request did not use, and all of a released one', async () => {
+    const { store, inner } = sharedStore();
+    const leased = instance(store);
+    const quota = { key: '{t}:q:t:giveback', limit: 1_000_000, baseline: 0 };
+    const reqs = Array.from({ length: 30 }, () => request({ quotas: [quota], desired: 100, minimum: 100 }));
+    for (const [i, req] of reqs.entries()) {
+      expect((await leased.admit(req)).ok).toBe(true);
+      if (i % 2 === 0) await leased.settle([quota.key], req.reservationId, 40);
+      else await leased.release([quota.key], req.reservationId);
+    }
+    await sleep(WINDOW_MS * 2);
+    expect(await inner.quotaUsed(quota.key)).toBe(15 * 40);
+  });
+
+  it('names the spend its leases have not settled yet, which a counter seeded from PostgreSQL must leave out', async () => {
+    const { store, calls, inner } = sharedStore();
+    const leased = withLeases(store, { windowMs: WINDOW_MS });
+    opened.push(leased);
+    const quota = { key: '{t}:q:t:unsettled', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) {
+      const req = request({ quotas: [quota] });
+      await leased.admit(req);
+      await leased.settle([quota.key], req.reservationId, 3);
+    }
+    // The requests checked one by one were settled in the store; the rest wait in the lease.
+    expect(calls.settle).toBeLessThan(10);
+    expect(leased.unsettledSpend(quota.key)).toBe(30 - 3 * calls.settle);
+    await sleep(WINDOW_MS * 2);
+    expect(leased.unsettledSpend(quota.key)).toBe(0);
+    expect(await inner.quotaUsed(quota.key)).toBe(30);
+  });
+
+  it('leaves every request to the store while the store is down', async () => {
+    const { store, calls } = sharedStore();
+    const failing = Object.assign(store, { down: false });
+    const leased = instance(failing);
+    const quota = { key: '{t}:q:t:down', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) await leased.admit(request({ quotas: [quota] }));
+    failing.down = true;
+    const before = calls.admit;
+    for (let i = 0; i < 10; i++) await leased.admit(request({ quotas: [quota] }));
+    expect(calls.admit).toBe(before + 10);
+  });
+
+  it('settles its open leases when it closes', async () => {
+    const { store, inner } = sharedStore();
+    const leased = instance(store);
+    const quota = { key: '{t}:q:t:closing', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) {
+      const req = request({ quotas: [quota] });
+      await leased.admit(req);
+      await leased.settle([quota.key], req.reservationId, 3);
+    }
+    await leased.close();
+    expect(await inner.quotaUsed(quota.key)).toBe(30);
+  });
+});
