@@ -55,10 +55,10 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
     const durable = durableSpend(db, usage);
     let leased: LeasedStore | null = null;
     const resilient = withFailurePolicy(createRedisStore({ url }), config.LYSS_REDIS_FAILURE_MODE, logger, {
-      // A counter seeded from PostgreSQL leaves out what open leases will settle into it themselves.
+      // A counter seeded from PostgreSQL leaves out what open leases will still settle into it themselves.
       durableUsed: async (key) => {
         const used = await durable(key);
-        return used === null ? null : used - (leased?.unsettledSpend(key) ?? 0);
+        return used === null ? null : used - (leased?.pendingSettle(key) ?? 0);
       },
     });
     if (config.LYSS_LEASE_MS === 0) return resilient;

@@ -5,15 +5,18 @@
  *
  * What stays exact, and what a lease relaxes (README, "Quota and limits"):
  * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
- *   A lease holds at most a hundredth of the quota; what its requests did not use goes back when it is
- *   settled, once its window is over and its last request has settled or been released;
- * - a rate limit's slots are booked when the lease is taken and used within its window, so within a minute
- *   the limit can be passed by the slots of one lease per instance: at most a tenth of what the limit admits
- *   in one window (with the default 10 s window, a sixtieth of the per-minute limit). Unused slots are lost;
- * - a key seen fewer than twice a window, with a limit too small for a lease of two, or near its limit (the
- *   store refuses the lease) is checked request by request, exactly, as before.
- * An unlimited quota needs no booking, only its counter held in the store; its "tally" lease adds up the
- * spend and settles it once its window is over.
+ *   A quota lease's units count as spent from the moment it is taken; when it ends (window over, last request
+ *   settled or released) it gives back what its requests did not spend. A lease is only taken while as much
+ *   again stays free. An instance that dies with a lease leaves its units counted as spent (refusing early,
+ *   never overspending) until the counters are reconciled;
+ * - a rate limit's slots are booked when a lease is taken and used within its window, so within a minute the
+ *   limit can be passed by the slots of up to two leases per instance (the current one and the next, each at
+ *   most a tenth of what the limit admits in one window). Unused slots are lost;
+ * - a key seen fewer than twice a window, whose limit is too small for a lease of two, or near its limit (the
+ *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
+ *   that needs any such key.
+ * An unlimited quota whose counter the store holds gets a "tally" lease from its first request: nothing to book,
+ * it adds the spend up and settles it when its window ends.
  */
 import { randomUUID } from 'node:crypto';
 import type { AdmitResult, LimitStore, QuotaSpec, RateLimitSpec } from './limit-store.js';
@@ -22,6 +25,15 @@ import { normalizeAdmit, RATE_WINDOW_MS } from './limit-rules.js';
 export interface LeaseOptions {
   /** How long a lease serves requests, and the window demand is measured over (ms). */
   windowMs: number;
+}
+
+export interface LeasedStore {
+  /**
+   * What this instance's leases will still add to a quota counter when they end: a tally's spend, a quota
+   * lease's spend minus the units it booked as spent. PostgreSQL already has the spend (each request's usage
+   * record is written as it ends), so a counter seeded from it must leave this out, or it would count twice.
+   */
+  pendingSettle(key: string): number;
 }
 
 /** The largest lease, as a share of what a rate limit admits in one window, and of a quota's limit. */
@@ -35,10 +47,12 @@ const HEADROOM = 2;
 interface Lease {
   id: string;
   key: string;
-  /** rate: slots; quota: units booked in the store; tally: an unlimited quota's spend, nothing booked. */
+  /** rate: slots; quota: units booked as spent; tally: an unlimited quota's spend, nothing booked. */
   kind: 'rate' | 'quota' | 'tally';
   /** The limit it was booked under: a request under a changed limit is not served from it. */
   limit: number;
+  /** Units booked (quota leases). */
+  units: number;
   /** Slots or units still free (Infinity for a tally). */
   free: number;
   /** The spend of the requests served (quota, tally), and how many of them have not settled yet. */
@@ -46,9 +60,10 @@ interface Lease {
   inflight: number;
   /** Serves requests until then (Date.now() ms). */
   until: number;
-  /** No longer serves; settled once nothing is in flight. */
+  /** No longer serves; told to the store once nothing is in flight. */
   retired: boolean;
-  settled: boolean;
+  /** Its end has been sent to the store (a rate lease has nothing to send). */
+  ended: boolean;
 }
 
 interface KeyState {
@@ -56,6 +71,8 @@ interface KeyState {
   /** Taken before `lease` ran out, to serve once it does. */
   next: Lease | null;
   acquiring: boolean;
+  /** The store refused a lease: none is asked for until then. */
+  refusedUntil: number;
   windowStart: number;
   /** Requests seen in this window and the one before, and the most quota units one of them asked for. */
   seen: number;
@@ -71,30 +88,27 @@ interface Served {
   expiresAt: number;
 }
 
-export interface LeasedStore {
-  /**
-   * Spend of this key's leases that the store has not been told yet. It is already in PostgreSQL (each request's
-   * usage record is written as it ends), so a counter seeded from the durable spend must leave it out, or the
-   * lease's settle would count it twice.
-   */
-  unsettledSpend(key: string): number;
-}
-
 export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): S & LeasedStore {
   const windowMs = opts.windowMs;
   const keys = new Map<string, KeyState>();
   const served = new Map<string, Served>();
-  /** Lease settles on their way, which close() waits for. */
-  const settling = new Set<Promise<void>>();
-  /** Quota and tally leases whose spend the store has not confirmed yet. */
-  const unsettled = new Set<Lease>();
+  /** Calls to the store on their way (lease admits, ends), which close() waits for. */
+  const pending = new Set<Promise<unknown>>();
+  /** Quota and tally leases whose end the store has not confirmed yet. */
+  const open = new Set<Lease>();
   let closed = false;
   const storeDown = (): boolean => (inner as { down?: boolean }).down === true;
+
+  function track<T>(call: Promise<T>): Promise<T> {
+    pending.add(call);
+    void call.finally(() => pending.delete(call)).catch(() => {});
+    return call;
+  }
 
   function observe(key: string, now: number, units: number): KeyState {
     let st = keys.get(key);
     if (!st) {
-      st = { lease: null, next: null, acquiring: false, windowStart: now, seen: 0, previous: 0, largest: 0, previousLargest: 0 };
+      st = { lease: null, next: null, acquiring: false, refusedUntil: 0, windowStart: now, seen: 0, previous: 0, largest: 0, previousLargest: 0 };
       keys.set(key, st);
     } else if (now - st.windowStart >= windowMs) {
       const adjacent = now - st.windowStart < 2 * windowMs;
@@ -110,12 +124,21 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   }
 
   const demand = (st: KeyState): number => Math.max(st.seen, st.previous);
-  const largest = (st: KeyState): number => Math.max(1, st.largest, st.previousLargest);
+  const unitsPerRequest = (st: KeyState): number => Math.max(1, st.largest, st.previousLargest);
+  const isLive = (lease: Lease | null, limit: number, now: number): lease is Lease =>
+    lease !== null && !lease.retired && lease.limit === limit && now < lease.until;
+  // A quota or tally lease also needs its counter held: after a reconnect Redis may have lost it, and the
+  // booked units with it.
   const serves = (lease: Lease | null, limit: number, need: number, now: number): lease is Lease =>
-    lease !== null && !lease.retired && lease.limit === limit && now < lease.until && lease.free >= need;
+    isLive(lease, limit, now) && lease.free >= need && (lease.kind === 'rate' || inner.holdsCounter(lease.key));
 
   /** The lease that can serve `need` now, moving on to the next one when the current one cannot. */
   function leaseFor(st: KeyState, limit: number, need: number, now: number): Lease | null {
+    // A changed limit: what was booked under the old one ends now, before this request's admit reaches the
+    // store (the end is sent first), so a quota set on a key that was unlimited starts from its spend.
+    for (const lease of [st.lease, st.next]) if (lease && lease.limit !== limit) retire(lease);
+    if (st.next?.retired) st.next = null;
+    if (st.lease?.retired) st.lease = null;
     if (serves(st.lease, limit, need, now)) return st.lease;
     if (!serves(st.next, limit, need, now)) return null;
     if (st.lease) retire(st.lease);
@@ -124,38 +147,35 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     return st.lease;
   }
 
-  /** Past three quarters of its window, or unable to serve two more: time to take the next lease. */
-  const ageing = (lease: Lease | null, need: number, now: number): boolean =>
-    lease === null || lease.until - now < windowMs / 4 || lease.free < 2 * need;
-
   function retire(lease: Lease): void {
     lease.retired = true;
-    settleIfDone(lease);
+    endIfDone(lease);
   }
 
-  /** A retired quota or tally lease with nothing in flight: its spend replaces its units in the store. */
-  function settleIfDone(lease: Lease): void {
-    if (!lease.retired || lease.inflight > 0 || lease.settled) return;
-    lease.settled = true;
-    if (lease.kind === 'tally' && lease.spent === 0) return void unsettled.delete(lease);
-    const done = (lease.spent > 0 ? inner.settle([lease.key], lease.id, lease.spent) : inner.release([lease.key], lease.id))
-      // The failure policy below keeps what it could not tell Redis and replays it.
+  /**
+   * A retired quota or tally lease with nothing in flight tells the store what its requests spent: a tally
+   * its spend, a quota lease the difference to the units it booked as spent (a refund, usually).
+   */
+  function endIfDone(lease: Lease): void {
+    if (!lease.retired || lease.inflight > 0 || lease.ended) return;
+    lease.ended = true;
+    const amount = lease.kind === 'quota' ? lease.spent - lease.units : lease.spent;
+    if (amount === 0) return void open.delete(lease);
+    // The failure policy below keeps what it could not tell Redis and replays it.
+    void track(inner.settle([lease.key], `${lease.id}:end`, amount))
       .catch(() => {})
-      .finally(() => {
-        settling.delete(done);
-        unsettled.delete(lease);
-      });
-    settling.add(done);
+      .finally(() => open.delete(lease));
   }
 
-  function newLease(id: string, key: string, kind: Lease['kind'], limit: number, free: number, now: number): Lease {
-    return { id, key, kind, limit, free, spent: 0, inflight: 0, until: now + windowMs, retired: false, settled: kind === 'rate' };
+  function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
+    const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
+    return { id, key, kind, limit, units, free, spent: 0, inflight: 0, until: since + windowMs, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
-    if (lease.kind !== 'rate') unsettled.add(lease);
+    if (lease.kind !== 'rate') open.add(lease);
     if (closed) return retire(lease);
-    if (st.lease && serves(st.lease, lease.limit, 0, now)) {
+    if (isLive(st.lease, lease.limit, now)) {
       if (st.next) retire(st.next);
       st.next = lease;
     } else {
@@ -164,37 +184,52 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     }
   }
 
-  function acquireRate(spec: RateLimitSpec, st: KeyState): void {
-    if (demand(st) < MIN_DEMAND) return;
+  /** Slots for a rate lease, or 0 when the key is not worth one or its limit is too small. */
+  function rateLeaseSize(spec: RateLimitSpec, st: KeyState): number {
     const perWindow = (spec.limit * windowMs) / RATE_WINDOW_MS;
     const count = Math.min(HEADROOM * demand(st), Math.floor(perWindow * RATE_SHARE));
-    if (count < MIN_DEMAND) return;
+    return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
+  }
+
+  /** Requests' worth of units for a quota lease, or 0 (as above). */
+  function quotaLeaseSize(spec: QuotaSpec, st: KeyState): number {
+    const count = Math.min(HEADROOM * demand(st), Math.floor((spec.limit * QUOTA_SHARE) / unitsPerRequest(st)));
+    return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
+  }
+
+  function acquireRate(spec: RateLimitSpec, st: KeyState, now: number): void {
+    const count = rateLeaseSize(spec, st);
+    if (count === 0) return;
     const id = randomUUID();
     const admit = inner.admit({ rateLimits: [{ key: spec.key, limit: spec.limit, count }], quotas: [], reservationId: id, desired: 0, minimum: 0, ttlMs: windowMs });
-    acquire(st, admit, () => {
+    acquire(st, admit, now, () => {
       // A rate lease holds no reservation; this only lets the failure policy forget it.
-      inner.release([], id).catch(() => {});
-      return newLease(id, spec.key, 'rate', spec.limit, count, Date.now());
+      void track(inner.release([], id)).catch(() => {});
+      return newLease(id, spec.key, 'rate', spec.limit, count, now);
     });
   }
 
-  function acquireQuota(spec: QuotaSpec, st: KeyState, ttlMs: number): void {
-    if (demand(st) < MIN_DEMAND) return;
-    const each = largest(st);
-    const count = Math.min(HEADROOM * demand(st), Math.floor((spec.limit * QUOTA_SHARE) / each));
-    if (count < MIN_DEMAND) return;
-    const units = count * each;
+  function acquireQuota(spec: QuotaSpec, st: KeyState, ttlMs: number, now: number): void {
+    const units = quotaLeaseSize(spec, st) * unitsPerRequest(st);
+    if (units === 0) return;
     const id = randomUUID();
-    // Booked for as long as the last request it may serve can run.
-    const admit = inner.admit({ rateLimits: [], quotas: [spec], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + windowMs });
-    acquire(st, admit, () => newLease(id, spec.key, 'quota', spec.limit, units, Date.now()));
+    // Only while as much again stays free for everyone else: near its limit a quota is checked request by
+    // request, so no instance refuses a request while another holds the last units in a lease.
+    const quota = { ...spec, limit: spec.limit - units };
+    const admit = inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + windowMs });
+    acquire(st, admit, now, () => {
+      // Booked as spent at once: should this instance die, its lease errs on the side of refusing.
+      void track(inner.settle([spec.key], id, units)).catch(() => {});
+      return newLease(id, spec.key, 'quota', spec.limit, units, now);
+    });
   }
 
-  function acquire(st: KeyState, admit: Promise<AdmitResult>, lease: () => Lease): void {
+  function acquire(st: KeyState, admit: Promise<AdmitResult>, now: number, makeLease: () => Lease): void {
     st.acquiring = true;
-    admit
+    void track(admit)
       .then((result) => {
-        if (result.ok) install(st, lease(), Date.now());
+        if (result.ok) install(st, makeLease(), Date.now());
+        else st.refusedUntil = now + windowMs / 4;
       })
       // The request that asked went the exact way; a later one asks again.
       .catch(() => {})
@@ -203,16 +238,13 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       });
   }
 
-  function renew(st: KeyState, spec: RateLimitSpec | QuotaSpec, kind: 'rate' | 'quota', need: number, ttlMs: number, now: number): void {
-    if (st.acquiring || (st.next && serves(st.next, spec.limit, need, now)) || !ageing(st.lease, need, now)) return;
-    if (kind === 'rate') acquireRate(spec as RateLimitSpec, st);
-    else acquireQuota(spec as QuotaSpec, st, ttlMs);
-  }
+  /** Past three quarters of its window, or unable to serve two more requests like this one. */
+  const ageing = (lease: Lease, need: number, now: number): boolean => lease.until - now < windowMs / 4 || lease.free < 2 * need;
 
   function tally(spec: QuotaSpec, st: KeyState, now: number): Lease | null {
     const lease = leaseFor(st, spec.limit, 0, now);
     if (lease || !inner.holdsCounter(spec.key)) return lease;
-    install(st, newLease(randomUUID(), spec.key, 'tally', spec.limit, Number.POSITIVE_INFINITY, now), now);
+    install(st, newLease(randomUUID(), spec.key, 'tally', spec.limit, 0, now), now);
     return st.lease;
   }
 
@@ -227,7 +259,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
         lease.spent += actual;
         lease.free += s.amount - actual;
       }
-      settleIfDone(lease);
+      endIfDone(lease);
     }
     return true;
   }
@@ -247,30 +279,58 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
 
   return {
     ...inner,
-    unsettledSpend(key) {
-      let spent = 0;
-      for (const lease of unsettled) if (lease.key === key) spent += lease.spent;
-      return spent;
+    get down() {
+      return storeDown();
+    },
+    pendingSettle(key) {
+      let amount = 0;
+      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' ? lease.spent - lease.units : lease.spent;
+      return amount;
     },
     async admit(raw) {
       const req = normalizeAdmit(raw);
       const rates = req.rateLimits.filter((r) => r.limit > 0);
       // While the store is down, its failure policy decides request by request, as without leases.
-      if (closed || storeDown() || rates.length + req.quotas.length === 0) return inner.admit(raw);
+      if (closed || storeDown() || served.has(req.reservationId) || rates.length + req.quotas.length === 0) return inner.admit(raw);
       const now = Date.now();
       const rateStates = rates.map((r) => observe(r.key, now, 0));
       const quotaStates = req.quotas.map((q) => observe(q.key, now, q.limit < 0 ? 0 : req.desired));
       const rateLeases = rates.map((r, i) => leaseFor(rateStates[i]!, r.limit, 1, now));
       const quotaLeases = req.quotas.map((q, i) => (q.limit < 0 ? tally(q, quotaStates[i]!, now) : leaseFor(quotaStates[i]!, q.limit, req.desired, now)));
-      rates.forEach((r, i) => renew(rateStates[i]!, r, 'rate', 1, req.ttlMs, now));
-      req.quotas.forEach((q, i) => q.limit >= 0 && renew(quotaStates[i]!, q, 'quota', req.desired, req.ttlMs, now));
-      if (!rateLeases.every(Boolean) || !quotaLeases.every(Boolean)) return inner.admit(raw);
+
+      const missingRates = rates.filter((_, i) => !rateLeases[i]);
+      const missingQuotas = req.quotas.filter((_, i) => !quotaLeases[i]);
+      if (missingRates.length + missingQuotas.length > 0) {
+        // Leases only help when every key of the request can have one (an unlimited quota's counter is
+        // seeded by this admit); otherwise each would be booked for nothing.
+        const worthIt =
+          missingQuotas.every((q) => q.limit >= 0) &&
+          rates.every((r, i) => rateLeases[i] || (!rateStates[i]!.acquiring && now >= rateStates[i]!.refusedUntil && rateLeaseSize(r, rateStates[i]!) > 0)) &&
+          req.quotas.every((q, i) => quotaLeases[i] || (!quotaStates[i]!.acquiring && now >= quotaStates[i]!.refusedUntil && quotaLeaseSize(q, quotaStates[i]!) > 0));
+        // This request's own admit goes first: the leases it asks for never take the room it needs.
+        const admitted = inner.admit(raw);
+        if (worthIt) {
+          rates.forEach((r, i) => rateLeases[i] || acquireRate(r, rateStates[i]!, now));
+          req.quotas.forEach((q, i) => quotaLeases[i] || acquireQuota(q, quotaStates[i]!, req.ttlMs, now));
+        }
+        return admitted;
+      }
+
       for (const lease of rateLeases) lease!.free--;
       for (const lease of quotaLeases) {
         lease!.free -= req.desired;
         lease!.inflight++;
       }
       served.set(req.reservationId, { quotaLeases: quotaLeases as Lease[], amount: req.desired, expiresAt: now + req.ttlMs });
+      // The next lease is taken before this one runs out.
+      rates.forEach((r, i) => {
+        const st = rateStates[i]!;
+        if (!st.next && !st.acquiring && now >= st.refusedUntil && ageing(rateLeases[i]!, 1, now)) acquireRate(r, st, now);
+      });
+      req.quotas.forEach((q, i) => {
+        const st = quotaStates[i]!;
+        if (q.limit >= 0 && !st.next && !st.acquiring && now >= st.refusedUntil && ageing(quotaLeases[i]!, req.desired, now)) acquireQuota(q, st, req.ttlMs, now);
+      });
       return { ok: true, reserved: req.desired };
     },
     async settle(keyList, id, actual) {
@@ -282,6 +342,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     async close() {
       closed = true;
       clearInterval(timer);
+      // Leases still being taken end as soon as they are (install retires them once closed).
+      await Promise.allSettled([...pending]);
       // Requests still in flight count as spending what they took: their settle would come too late.
       const leases = new Set<Lease>();
       for (const s of served.values()) {
@@ -295,7 +357,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       for (const st of keys.values()) for (const lease of [st.lease, st.next]) if (lease) leases.add(lease);
       keys.clear();
       for (const lease of leases) retire(lease);
-      await Promise.all(settling);
+      await Promise.allSettled([...pending]);
       await inner.close();
     },
   };

@@ -124,6 +124,21 @@ describe('leases', () => {
     expect(result.ok).toBe(false);
   });
 
+  it('settles what was booked under a limit as soon as the limit changes: a quota set later starts from the spend', async () => {
+    const { store } = sharedStore();
+    const leased = instance(store);
+    const unlimited = { key: '{t}:q:t:later', limit: -1, baseline: 0 };
+    for (let i = 0; i < 10; i++) {
+      const req = request({ quotas: [unlimited] });
+      await leased.admit(req);
+      await leased.settle([unlimited.key], req.reservationId, 5);
+    }
+    // 50 spent; a quota of 60 leaves room for one request of 10.
+    const limited = { ...unlimited, limit: 60 };
+    expect((await leased.admit(request({ quotas: [limited] }))).ok).toBe(true);
+    expect((await leased.admit(request({ quotas: [limited] }))).ok).toBe(false);
+  });
+
   it("adds an unlimited quota's spend up and settles it once the window is over, not per request", async () => {
     const { store, calls, inner } = sharedStore();
     const leased = instance(store);
@@ -155,22 +170,90 @@ describe('leases', () => {
     expect(await inner.quotaUsed(quota.key)).toBe(15 * 40);
   });
 
-  it('names the spend its leases have not settled yet, which a counter seeded from PostgreSQL must leave out', async () => {
-    const { store, calls, inner } = sharedStore();
+  it('names what its leases will still settle, which a counter seeded from PostgreSQL must leave out', async () => {
+    const { store, inner } = sharedStore();
     const leased = withLeases(store, { windowMs: WINDOW_MS });
     opened.push(leased);
-    const quota = { key: '{t}:q:t:unsettled', limit: 1_000_000, baseline: 0 };
+    const quota = { key: '{t}:q:t:pending', limit: 1_000_000, baseline: 0 };
     for (let i = 0; i < 10; i++) {
       const req = request({ quotas: [quota] });
       await leased.admit(req);
       await leased.settle([quota.key], req.reservationId, 3);
     }
-    // The requests checked one by one were settled in the store; the rest wait in the lease.
-    expect(calls.settle).toBeLessThan(10);
-    expect(leased.unsettledSpend(quota.key)).toBe(30 - 3 * calls.settle);
+    // The store counts a lease's units as spent until it ends; with what the lease will settle, it is the spend.
+    expect(leased.pendingSettle(quota.key)).toBeLessThan(0);
+    expect((await inner.quotaUsed(quota.key))! + leased.pendingSettle(quota.key)).toBe(30);
     await sleep(WINDOW_MS * 2);
-    expect(leased.unsettledSpend(quota.key)).toBe(0);
+    expect(leased.pendingSettle(quota.key)).toBe(0);
     expect(await inner.quotaUsed(quota.key)).toBe(30);
+  });
+
+  it('leaves an instance that dies with a lease counted as having spent its units, never less', async () => {
+    const { store, inner } = sharedStore();
+    // What this instance tells the store, until it dies.
+    let dead = false;
+    const mortal: LimitStore = {
+      ...store,
+      admit: (req) => (dead ? new Promise(() => {}) : store.admit(req)),
+      settle: async (keys, id, actual) => void (dead || (await store.settle(keys, id, actual))),
+      release: async (keys, id) => void (dead || (await store.release(keys, id))),
+    };
+    const leased = instance(mortal);
+    const quota = { key: '{t}:q:t:crash', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) {
+      const req = request({ quotas: [quota], ttlMs: 1 });
+      await leased.admit(req);
+      await leased.settle([quota.key], req.reservationId, 3);
+    }
+    dead = true;
+    // Its reservations have expired by then, and its leases never ended.
+    await sleep(WINDOW_MS * 2);
+    expect(await inner.quotaUsed(quota.key)).toBeGreaterThanOrEqual(30);
+  });
+
+  it('stops serving a quota from a lease once the store may have lost its counter (a reconnect)', async () => {
+    const { store } = sharedStore();
+    let holds = true;
+    const reached: string[] = [];
+    const leased = instance({
+      ...store,
+      holdsCounter: (key) => holds && store.holdsCounter(key),
+      admit: (req) => (reached.push(req.reservationId), store.admit(req)),
+    });
+    const quota = { key: '{t}:q:t:reconnect', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) await leased.admit(request({ quotas: [quota] }));
+    holds = false;
+    const later = Array.from({ length: 5 }, () => request({ quotas: [quota] }));
+    for (const req of later) await leased.admit(req);
+    expect(later.every((req) => reached.includes(req.reservationId))).toBe(true);
+  });
+
+  it('takes no lease that would leave less than its own size free for the other instances', async () => {
+    const { store } = sharedStore();
+    const reached: string[] = [];
+    const leased = instance({ ...store, admit: (req) => (reached.push(req.reservationId), store.admit(req)) });
+    // 80 units of room, 10 per request: after two requests a lease of 40 would leave 20 free, less than 40.
+    const quota = { key: '{t}:q:t:headroom', limit: 10_000, baseline: 9_920 };
+    const reqs = Array.from({ length: 8 }, () => request({ quotas: [quota] }));
+    const results = [];
+    for (const req of reqs) results.push(await leased.admit(req));
+    expect(results.filter((r) => r.ok)).toHaveLength(8);
+    expect(reqs.every((req) => reached.includes(req.reservationId))).toBe(true);
+  });
+
+  it('asks again for a lease the store refused only after a while, not on every request', async () => {
+    const { store, calls } = sharedStore();
+    const leased = instance(store);
+    // 50 units of room, 10 per request: a lease needs as much again free, so from the second request on
+    // every lease is refused and each request is checked in the store.
+    const quota = { key: '{t}:q:t:nearly', limit: 10_000, baseline: 9_950 };
+    const results = [];
+    for (let i = 0; i < 5; i++) results.push(await leased.admit(request({ quotas: [quota] })));
+    expect(results.filter((r) => r.ok)).toHaveLength(5);
+    const admits = calls.admit;
+    for (let i = 0; i < 5; i++) await leased.admit(request({ quotas: [quota] }));
+    // Five requests checked one by one, and at most one more lease asked for.
+    expect(calls.admit - admits).toBeLessThanOrEqual(6);
   });
 
   it('leaves every request to the store while the store is down', async () => {
