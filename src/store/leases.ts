@@ -7,10 +7,10 @@
  * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
  *   A quota lease's units count as spent from the moment it is taken; when it ends (window over, last request
  *   settled or released) it gives back what its requests did not spend. A lease is only taken while as much
- *   again stays free. An instance that dies with a lease leaves its units counted as spent (refusing early,
- *   never overspending) until the counters are reconciled;
+ *   again stays free. A process that dies with a lease, or loses its connection to Redis, leaves the unspent
+ *   units counted as spent (refusing early, never overspending) until the counters are reconciled;
  * - a rate limit's slots are booked when a lease is taken and used within its window, so within a minute the
- *   limit can be passed by the slots of up to two leases per instance (the current one and the next, each at
+ *   limit can be passed by the slots of up to two leases per process (the current one and the next, each at
  *   most a tenth of what the limit admits in one window). Unused slots are lost;
  * - a key seen fewer than twice a window, whose limit is too small for a lease of two, or near its limit (the
  *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
@@ -51,8 +51,9 @@ interface Lease {
   kind: 'rate' | 'quota' | 'tally';
   /** The limit it was booked under: a request under a changed limit is not served from it. */
   limit: number;
-  /** Units booked (quota leases). */
+  /** Units booked as spent (quota leases), once `booked`. */
   units: number;
+  booked: boolean;
   /** Slots or units still free (Infinity for a tally). */
   free: number;
   /** The spend of the requests served (quota, tally), and how many of them have not settled yet. */
@@ -96,6 +97,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   const pending = new Set<Promise<unknown>>();
   /** Quota and tally leases whose end the store has not confirmed yet. */
   const open = new Set<Lease>();
+  /** Requests in flight when close() ended their leases, counting what they took: their late settle adds nothing. */
+  const takenOver = new Set<string>();
   let closed = false;
   const storeDown = (): boolean => (inner as { down?: boolean }).down === true;
 
@@ -127,16 +130,20 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   const unitsPerRequest = (st: KeyState): number => Math.max(1, st.largest, st.previousLargest);
   const isLive = (lease: Lease | null, limit: number, now: number): lease is Lease =>
     lease !== null && !lease.retired && lease.limit === limit && now < lease.until;
-  // A quota or tally lease also needs its counter held: after a reconnect Redis may have lost it, and the
-  // booked units with it.
-  const serves = (lease: Lease | null, limit: number, need: number, now: number): lease is Lease =>
-    isLive(lease, limit, now) && lease.free >= need && (lease.kind === 'rate' || inner.holdsCounter(lease.key));
+  const serves = (lease: Lease | null, limit: number, need: number, now: number): lease is Lease => isLive(lease, limit, now) && lease.free >= need;
 
   /** The lease that can serve `need` now, moving on to the next one when the current one cannot. */
   function leaseFor(st: KeyState, limit: number, need: number, now: number): Lease | null {
-    // A changed limit: what was booked under the old one ends now, before this request's admit reaches the
-    // store (the end is sent first), so a quota set on a key that was unlimited starts from its spend.
-    for (const lease of [st.lease, st.next]) if (lease && lease.limit !== limit) retire(lease);
+    for (const lease of [st.lease, st.next]) {
+      if (!lease) continue;
+      // A changed limit: what was booked under the old one ends now, so that a quota set on a key that was
+      // unlimited starts from its spend.
+      if (lease.limit !== limit) retire(lease);
+      // After a reconnect Redis may have lost the counter, and the units booked on it: the lease serves no
+      // more, and its end adds only what was spent from now on (a counter Redis kept keeps the unspent
+      // units counted until the next reconcile: refusing early, never overspending).
+      else if (lease.kind !== 'rate' && !inner.holdsCounter(lease.key)) abandon(lease);
+    }
     if (st.next?.retired) st.next = null;
     if (st.lease?.retired) st.lease = null;
     if (serves(st.lease, limit, need, now)) return st.lease;
@@ -150,6 +157,11 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   function retire(lease: Lease): void {
     lease.retired = true;
     endIfDone(lease);
+  }
+
+  function abandon(lease: Lease): void {
+    if (lease.kind === 'quota') lease.units = lease.spent;
+    retire(lease);
   }
 
   /**
@@ -169,7 +181,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
 
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
-    return { id, key, kind, limit, units, free, spent: 0, inflight: 0, until: since + windowMs, retired: false, ended: kind === 'rate' };
+    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, until: since + windowMs, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
@@ -197,36 +209,42 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
   }
 
-  function acquireRate(spec: RateLimitSpec, st: KeyState, now: number): void {
+  function acquireRate(spec: RateLimitSpec, st: KeyState, now: number, after?: Promise<unknown>): void {
     const count = rateLeaseSize(spec, st);
     if (count === 0) return;
     const id = randomUUID();
-    const admit = inner.admit({ rateLimits: [{ key: spec.key, limit: spec.limit, count }], quotas: [], reservationId: id, desired: 0, minimum: 0, ttlMs: windowMs });
-    acquire(st, admit, now, () => {
+    const admit = () => inner.admit({ rateLimits: [{ key: spec.key, limit: spec.limit, count }], quotas: [], reservationId: id, desired: 0, minimum: 0, ttlMs: windowMs });
+    acquire(st, admit, after, now, () => {
       // A rate lease holds no reservation; this only lets the failure policy forget it.
       void track(inner.release([], id)).catch(() => {});
       return newLease(id, spec.key, 'rate', spec.limit, count, now);
     });
   }
 
-  function acquireQuota(spec: QuotaSpec, st: KeyState, ttlMs: number, now: number): void {
+  function acquireQuota(spec: QuotaSpec, st: KeyState, ttlMs: number, now: number, after?: Promise<unknown>): void {
     const units = quotaLeaseSize(spec, st) * unitsPerRequest(st);
-    if (units === 0) return;
+    // Checked under a limit lowered by the lease itself, which must stay a limit.
+    if (units === 0 || units > spec.limit - units) return;
     const id = randomUUID();
     // Only while as much again stays free for everyone else: near its limit a quota is checked request by
     // request, so no instance refuses a request while another holds the last units in a lease.
     const quota = { ...spec, limit: spec.limit - units };
-    const admit = inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + windowMs });
-    acquire(st, admit, now, () => {
+    const admit = () => inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + windowMs });
+    acquire(st, admit, after, now, () => {
+      const lease = newLease(id, spec.key, 'quota', spec.limit, units, now);
       // Booked as spent at once: should this instance die, its lease errs on the side of refusing.
-      void track(inner.settle([spec.key], id, units)).catch(() => {});
-      return newLease(id, spec.key, 'quota', spec.limit, units, now);
+      void track(inner.settle([spec.key], id, units))
+        .then(() => (lease.booked = true))
+        .catch(() => {});
+      return lease;
     });
   }
 
-  function acquire(st: KeyState, admit: Promise<AdmitResult>, now: number, makeLease: () => Lease): void {
+  /** Asks the store for a lease once `after` (the asking request's own admit) is done: that comes first. */
+  function acquire(st: KeyState, admit: () => Promise<AdmitResult>, after: Promise<unknown> | undefined, now: number, makeLease: () => Lease): void {
     st.acquiring = true;
-    void track(admit)
+    const asked = after ? after.then(admit, admit) : admit();
+    void track(asked)
       .then((result) => {
         if (result.ok) install(st, makeLease(), Date.now());
         else st.refusedUntil = now + windowMs / 4;
@@ -284,7 +302,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     },
     pendingSettle(key) {
       let amount = 0;
-      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' ? lease.spent - lease.units : lease.spent;
+      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' && lease.booked ? lease.spent - lease.units : lease.spent;
       return amount;
     },
     async admit(raw) {
@@ -310,8 +328,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
         // This request's own admit goes first: the leases it asks for never take the room it needs.
         const admitted = inner.admit(raw);
         if (worthIt) {
-          rates.forEach((r, i) => rateLeases[i] || acquireRate(r, rateStates[i]!, now));
-          req.quotas.forEach((q, i) => quotaLeases[i] || acquireQuota(q, quotaStates[i]!, req.ttlMs, now));
+          rates.forEach((r, i) => rateLeases[i] || acquireRate(r, rateStates[i]!, now, admitted));
+          req.quotas.forEach((q, i) => quotaLeases[i] || acquireQuota(q, quotaStates[i]!, req.ttlMs, now, admitted));
         }
         return admitted;
       }
@@ -334,10 +352,10 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       return { ok: true, reserved: req.desired };
     },
     async settle(keyList, id, actual) {
-      if (!finish(id, actual)) await inner.settle(keyList, id, actual);
+      if (!finish(id, actual) && !takenOver.has(id)) await inner.settle(keyList, id, actual);
     },
     async release(keyList, id) {
-      if (!finish(id, null)) await inner.release(keyList, id);
+      if (!finish(id, null) && !takenOver.has(id)) await inner.release(keyList, id);
     },
     async close() {
       closed = true;
@@ -346,7 +364,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       await Promise.allSettled([...pending]);
       // Requests still in flight count as spending what they took: their settle would come too late.
       const leases = new Set<Lease>();
-      for (const s of served.values()) {
+      for (const [id, s] of served) {
+        takenOver.add(id);
         for (const lease of s.quotaLeases) {
           lease.spent += s.amount;
           lease.inflight--;

@@ -102,7 +102,9 @@ describe('kill -9 mid-load', () => {
     expect(recorded).toBe(rows * COST);
     expect(lost).toBeGreaterThanOrEqual(0);
     expect(lost).toBeLessThanOrEqual(recent);
-    expect(atCrash.reservations).toBeGreaterThan(0);
+    // The dead process held more than was recorded (its requests' reservations, its leases' units booked as
+    // spent); the reconcile at restart and the expiry of the reservations take it all back.
+    expect(atCrash.used! + atCrash.reserved).toBeGreaterThan(recorded);
     expect(atCrash.used).toBeGreaterThanOrEqual(recorded);
     expect(reconciled.used).toBe(recorded);
     expect(second.logs('quota counters reconciled from PostgreSQL').length).toBe(1);

@@ -228,6 +228,32 @@ describe('leases', () => {
     expect(later.every((req) => reached.includes(req.reservationId))).toBe(true);
   });
 
+  it('after the store lost a counter, an old lease gives back nothing it booked: the count never falls below the spend', async () => {
+    const { store, inner } = sharedStore();
+    let holds = true;
+    const leased = instance({ ...store, holdsCounter: (key) => holds && store.holdsCounter(key) });
+    const quota = { key: '{t}:q:t:lost', limit: 1_000_000, baseline: 0 };
+    let spent = 0;
+    const serve = async (n: number) => {
+      for (let i = 0; i < n; i++) {
+        const req = request({ quotas: [quota] });
+        if ((await leased.admit(req)).ok) {
+          await leased.settle([quota.key], req.reservationId, 3);
+          spent += 3;
+        }
+      }
+    };
+    await serve(10);
+    // Redis restarts empty; the counter is seeded again from PostgreSQL, which has every answer so far.
+    holds = false;
+    await inner.setQuotaUsed(quota.key, spent);
+    await serve(1);
+    holds = true;
+    await serve(10);
+    await sleep(WINDOW_MS * 2);
+    expect(await inner.quotaUsed(quota.key)).toBeGreaterThanOrEqual(spent);
+  });
+
   it('takes no lease that would leave less than its own size free for the other instances', async () => {
     const { store } = sharedStore();
     const reached: string[] = [];
@@ -266,6 +292,22 @@ describe('leases', () => {
     const before = calls.admit;
     for (let i = 0; i < 10; i++) await leased.admit(request({ quotas: [quota] }));
     expect(calls.admit).toBe(before + 10);
+  });
+
+  it('counts a request still in flight at close as spending what it took, and its late settle adds nothing', async () => {
+    const { store, inner } = sharedStore();
+    const leased = withLeases(store, { windowMs: WINDOW_MS });
+    const quota = { key: '{t}:q:t:late', limit: 1_000_000, baseline: 0 };
+    for (let i = 0; i < 10; i++) {
+      const req = request({ quotas: [quota] });
+      await leased.admit(req);
+      await leased.settle([quota.key], req.reservationId, 3);
+    }
+    const inFlight = request({ quotas: [quota] });
+    expect(await leased.admit(inFlight)).toEqual({ ok: true, reserved: 10 });
+    await leased.close();
+    await leased.settle([quota.key], inFlight.reservationId, 3);
+    expect(await inner.quotaUsed(quota.key)).toBe(40);
   });
 
   it('settles its open leases when it closes', async () => {
