@@ -256,6 +256,9 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       });
   }
 
+  /** No lease is being asked for, and none was refused lately. */
+  const mayAsk = (st: KeyState, now: number): boolean => !st.acquiring && now >= st.refusedUntil;
+
   /** Past three quarters of its window, or unable to serve two more requests like this one. */
   const ageing = (lease: Lease, need: number, now: number): boolean => lease.until - now < windowMs / 4 || lease.free < 2 * need;
 
@@ -316,15 +319,12 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       const rateLeases = rates.map((r, i) => leaseFor(rateStates[i]!, r.limit, 1, now));
       const quotaLeases = req.quotas.map((q, i) => (q.limit < 0 ? tally(q, quotaStates[i]!, now) : leaseFor(quotaStates[i]!, q.limit, req.desired, now)));
 
-      const missingRates = rates.filter((_, i) => !rateLeases[i]);
-      const missingQuotas = req.quotas.filter((_, i) => !quotaLeases[i]);
-      if (missingRates.length + missingQuotas.length > 0) {
-        // Leases only help when every key of the request can have one (an unlimited quota's counter is
-        // seeded by this admit); otherwise each would be booked for nothing.
+      if (!rateLeases.every(Boolean) || !quotaLeases.every(Boolean)) {
+        // Leases only help when every key of the request can have one (an unlimited quota without a tally has
+        // its counter seeded by this admit); otherwise each would be booked for nothing.
         const worthIt =
-          missingQuotas.every((q) => q.limit >= 0) &&
-          rates.every((r, i) => rateLeases[i] || (!rateStates[i]!.acquiring && now >= rateStates[i]!.refusedUntil && rateLeaseSize(r, rateStates[i]!) > 0)) &&
-          req.quotas.every((q, i) => quotaLeases[i] || (!quotaStates[i]!.acquiring && now >= quotaStates[i]!.refusedUntil && quotaLeaseSize(q, quotaStates[i]!) > 0));
+          rates.every((r, i) => rateLeases[i] || (mayAsk(rateStates[i]!, now) && rateLeaseSize(r, rateStates[i]!) > 0)) &&
+          req.quotas.every((q, i) => quotaLeases[i] || (q.limit >= 0 && mayAsk(quotaStates[i]!, now) && quotaLeaseSize(q, quotaStates[i]!) > 0));
         // This request's own admit goes first: the leases it asks for never take the room it needs.
         const admitted = inner.admit(raw);
         if (worthIt) {
@@ -343,11 +343,11 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       // The next lease is taken before this one runs out.
       rates.forEach((r, i) => {
         const st = rateStates[i]!;
-        if (!st.next && !st.acquiring && now >= st.refusedUntil && ageing(rateLeases[i]!, 1, now)) acquireRate(r, st, now);
+        if (!st.next && mayAsk(st, now) && ageing(rateLeases[i]!, 1, now)) acquireRate(r, st, now);
       });
       req.quotas.forEach((q, i) => {
         const st = quotaStates[i]!;
-        if (q.limit >= 0 && !st.next && !st.acquiring && now >= st.refusedUntil && ageing(quotaLeases[i]!, req.desired, now)) acquireQuota(q, st, req.ttlMs, now);
+        if (q.limit >= 0 && !st.next && mayAsk(st, now) && ageing(quotaLeases[i]!, req.desired, now)) acquireQuota(q, st, req.ttlMs, now);
       });
       return { ok: true, reserved: req.desired };
     },

@@ -3,11 +3,11 @@
  * store call, quotas are never exceeded across instances sharing one store, small limits stay exact, and the
  * spend of leased requests reaches the store when a lease is settled.
  */
-import { randomUUID } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { AdmitRequest, LimitStore } from '../../../src/store/limit-store.js';
+import type { LimitStore } from '../../../src/store/limit-store.js';
 import { withLeases } from '../../../src/store/leases.js';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
+import { admitRequest } from './admit-request.js';
 
 const WINDOW_MS = 300;
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
@@ -27,15 +27,7 @@ function sharedStore() {
   return { store, calls, inner };
 }
 
-const request = (overrides: Partial<AdmitRequest>): AdmitRequest => ({
-  rateLimits: [],
-  quotas: [],
-  reservationId: randomUUID(),
-  desired: 10,
-  minimum: 10,
-  ttlMs: 60_000,
-  ...overrides,
-});
+const request = admitRequest;
 
 describe('leases', () => {
   const opened: LimitStore[] = [];

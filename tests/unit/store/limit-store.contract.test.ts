@@ -1,10 +1,11 @@
 /** One contract for every LimitStore backend: the in-process store always, Redis when REDIS_URL is set. */
 import { randomUUID } from 'node:crypto';
 import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { AdmitRequest, AdmitResult, LimitStore } from '../../../src/store/limit-store.js';
+import type { AdmitResult, LimitStore } from '../../../src/store/limit-store.js';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
 import { createRedisStore } from '../../../src/store/redis-store.js';
 import { deleteKeysWithPrefix } from './redis-test-keys.js';
+import { admitRequest } from './admit-request.js';
 
 interface Backend {
   name: string;
@@ -34,17 +35,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 2_000): Promise<voi
   }
 }
 
-function request(overrides: Partial<AdmitRequest>): AdmitRequest {
-  return {
-    rateLimits: [],
-    quotas: [],
-    reservationId: randomUUID(),
-    desired: 10,
-    minimum: 10,
-    ttlMs: 60_000,
-    ...overrides,
-  };
-}
+const request = admitRequest;
 
 const admitted = (results: AdmitResult[]): number => results.filter((r) => r.ok).length;
 
