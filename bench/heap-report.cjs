@@ -26,7 +26,7 @@ process.on('SIGUSR2', () => {
   const spaces = Object.fromEntries(
     v8.getHeapSpaceStatistics().filter((s) => s.space_size > 0).map((s) => [s.space_name, { sizeMb: +(s.space_size / MB).toFixed(1), usedMb: +(s.space_used_size / MB).toFixed(1) }]),
   );
-  const report = { at: Date.now(), rssMb: +(m.rss / MB).toFixed(1), heapUsedMb: +(m.heapUsed / MB).toFixed(1), externalMb: +(m.external / MB).toFixed(1), spaces, residentByMapping: residentByMapping(), snapshot: null };
+  const report = { at: Date.now(), rssMb: +(m.rss / MB).toFixed(1), heapUsedMb: +(m.heapUsed / MB).toFixed(1), spaces, residentByMapping: residentByMapping(), snapshot: null };
   const marker = path.join(dir, 'snapshot-next');
   if (fs.existsSync(marker)) {
     fs.unlinkSync(marker);

@@ -20,7 +20,6 @@ interface Report {
   label: string;
   rssMb: number;
   heapUsedMb: number;
-  externalMb: number;
   spaces: Record<string, { sizeMb: number; usedMb: number }>;
   residentByMapping: Record<string, number>;
   snapshot: string | null;

@@ -14,9 +14,9 @@ import { saturate } from './load.js';
 import { cpuSeconds, ROOT, stopChild } from './procs.js';
 import { startProfileStack } from './profile-stack.js';
 import { requestVariants } from './seed.js';
+import { warmUntilSteady } from './warm-up.js';
 
 const stream = process.env.BENCH_PROFILE_STREAM === '1';
-const WARMUP_MAX_SECONDS = 60;
 const profDirOf = (workDir: string) => path.join(workDir, 'prof');
 const stack = await startProfileStack('profile', (workDir) => {
   mkdirSync(profDirOf(workDir));
@@ -27,18 +27,13 @@ const profDir = profDirOf(stack.workDir);
 
 try {
   const requests = requestVariants(seed.tokens, { stream });
-  // Until the caches are full (each of the 1,000 tokens' principal, each key's first lease) the profile shows
-  // PostgreSQL reads a warm gateway never makes: warm up in slices until the CPU per answer falls by less than
-  // 10 %, within a bound. On a slow machine a fixed 2 s left postgres.js at 18 % of the profile instead of 3 %.
-  let warmedUp = 0;
-  for (let prev = Infinity; warmedUp < WARMUP_MAX_SECONDS; ) {
+  // Until the caches are full the profile shows PostgreSQL reads a warm gateway never makes (on a slow machine
+  // a fixed 2 s left postgres.js at 18 % of the profile instead of 3 %).
+  const warmedUp = await warmUntilSteady(s.warmupSeconds, async () => {
     const cpuBefore = cpuSeconds(gateway.pid) ?? 0;
     const w = await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream });
-    const us = (((cpuSeconds(gateway.pid) ?? 0) - cpuBefore) * 1e6) / Math.max(1, w.ok);
-    warmedUp += s.warmupSeconds;
-    if (!(us < prev * 0.9)) break;
-    prev = us;
-  }
+    return (((cpuSeconds(gateway.pid) ?? 0) - cpuBefore) * 1e6) / Math.max(1, w.ok);
+  });
   const loadFrom = performance.now() - spawnedAt;
   const r = await saturate({ url, connections: s.connections, seconds: s.profileSeconds, requests, stream });
   const loadTo = performance.now() - spawnedAt;

@@ -28,12 +28,11 @@ import { runScale, type ScaleResult } from './scale.js';
 import { requestVariants } from './seed.js';
 import { buildHelpers, childEnv, fdLimit, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed } from './setup.js';
 import { compareUsage, readUsageRows, type UsageRows } from './usage-check.js';
+import { warmUntilSteady } from './warm-up.js';
 
 const MB = 1024 * 1024;
 /** Each bench request records its user message and the answer (the system prompt goes on the conversation). */
 const MESSAGES_PER_REQUEST = 2;
-/** Bound on the default-LYSS_WORKERS warm-up, which runs until the CPU per answer stops falling. */
-const WORKERS_WARMUP_MAX_SECONDS = 60;
 
 const s = loadSettings();
 const began = performance.now();
@@ -249,19 +248,14 @@ async function main(): Promise<void> {
       servedHere += r.ok + r.mismatches;
       usageHere += r.usage;
     };
-    // A fresh process is slow for seconds (JIT, and caches such as the remembered prompt-token counts, which
-    // each worker fills on its own): here ~8 s of saturation for one process, ~18 s for two. So warm up in
-    // slices until the CPU per answer falls by less than 10 %, or the bound.
-    let warmupSeconds = 0;
-    for (let prev = Infinity; warmupSeconds < WORKERS_WARMUP_MAX_SECONDS; ) {
+    // Here ~8 s of saturation for one process, ~18 s for two (each worker fills its own caches).
+    const warmupSeconds = await warmUntilSteady(s.warmupSeconds, async () => {
       meter.start();
       const r = await nonStream(s.warmupSeconds);
       const us = figures('gateway workers', r, meter.stop()).cpuUsPerRequest;
       count(r);
-      warmupSeconds += s.warmupSeconds;
-      if (!(us < prev * 0.9)) break;
-      prev = us;
-    }
+      return us;
+    });
     log(`default LYSS_WORKERS: warmed up for ${warmupSeconds} s`);
     const rounds: WorkersRun['rounds'] = { bare: [], gateway: [] };
     for (let round = 1; round <= s.rounds; round++) {
