@@ -1,9 +1,10 @@
 /**
- * Relays an upstream SSE stream to the client as OpenAI chunks. For OpenAI-format upstreams each event's
- * data goes out unchanged (only the SSE framing is rewritten, and the trailing `"usage":null` the forced
- * include_usage adds is cut for a client that did not ask); translating adapters map events to chunks. Every
- * chunk is also summarised as it passes (usage, reply text, tool calls), so a stream holds its summary and
- * never its chunks.
+ * Relays an upstream SSE stream to the client as OpenAI chunks. A read whose events all go out as upstream
+ * wrote them (an OpenAI-format upstream, the client asked for usage) is forwarded as its bytes, cut only where
+ * the read ends an event; otherwise each event is re-framed from its data: the trailing `"usage":null` the
+ * forced include_usage adds is cut for a client that did not ask, held chunks are left out, and translating
+ * adapters map events to chunks. Every chunk is also summarised as it passes (usage, reply text, tool calls),
+ * so a stream holds its summary and never its chunks.
  * Nothing is written to the client before the first upstream event, so a failure before it can still fail
  * over to another channel.
  */
@@ -58,6 +59,15 @@ export const SSE_HEADERS: OutgoingHttpHeaders = {
   'x-accel-buffering': 'no',
 };
 
+const LF = 0x0a;
+const CR = 0x0d;
+
+/** The bytes end with a blank line: every event in them is complete and nothing of the next has begun. */
+function endsAnEvent(bytes: Buffer): boolean {
+  const n = bytes.length;
+  return n >= 2 && bytes[n - 1] === LF && (bytes[n - 2] === LF || (n >= 3 && bytes[n - 2] === CR && bytes[n - 3] === LF));
+}
+
 /**
  * Driven by the body's events, not `for await`: one promise per stream instead of a few per chunk, and
  * nothing suspended per chunk (thousands of open streams each relay a chunk every few hundred ms).
@@ -73,36 +83,62 @@ export function relaySse(opts: {
 }): Promise<RelayedStream> {
   const { body, res, mapper } = opts;
   const summary = new ChunkSummary();
+  /** The re-framed events to send next, or (`raw`) the upstream bytes that carry them unchanged. */
   let out = '';
+  let raw: Buffer | null = null;
   let started = false;
   let sawDone = false;
+  /** The bytes read so far end at an event boundary. */
+  let aligned = true;
+  /** Every event of the current read goes to the client exactly as upstream wrote it. */
+  let verbatim = true;
 
   const emit = (payloads: string[]) => {
     for (const data of payloads) {
       // Whatever follows [DONE] (in the same read, or from a translator's end) is not part of the answer.
-      if (sawDone) return;
+      if (sawDone) {
+        verbatim = false;
+        return;
+      }
       if (data === '[DONE]') {
         sawDone = true;
         out += 'data: [DONE]\n\n';
         continue;
       }
       summary.add(data);
-      if (!opts.hold(data)) out += `data: ${data}\n\n`;
+      if (opts.hold(data)) verbatim = false;
+      else out += `data: ${data}\n\n`;
     }
   };
-  const parser = createParser({ onEvent: (e) => emit(mapper.map(e.event, e.data)) });
+  const parser = createParser({
+    onEvent: (e) => {
+      const payloads = mapper.map(e.event, e.data);
+      if (e.event !== undefined || payloads.length !== 1 || payloads[0] !== e.data) verbatim = false;
+      emit(payloads);
+    },
+  });
   const decoder = new TextDecoder();
 
-  /** Writes what is pending; false when the socket asks us to wait for 'drain'. */
-  const flush = (): boolean => {
-    if (out.length === 0) return true;
+  /** Writes what is pending, and with `last` ends the response; false when the socket asks us to wait for 'drain'. */
+  const flush = (last = false): boolean => {
+    if (!last && raw === null && out.length === 0) return true;
     if (!started) {
       started = true;
       res.writeHead(200, opts.headers);
     }
-    const data = out;
+    const bytes = raw;
+    const text = out;
+    raw = null;
     out = '';
-    return res.write(data);
+    if (last) {
+      if (bytes !== null && text.length > 0) res.write(bytes);
+      res.end(bytes !== null && text.length === 0 ? bytes : text);
+      return true;
+    }
+    let ok = true;
+    if (bytes !== null) ok = res.write(bytes);
+    if (text.length > 0) ok = res.write(text) && ok;
+    return ok;
   };
 
   return new Promise<RelayedStream>((resolve, reject) => {
@@ -131,8 +167,7 @@ export function relaySse(opts: {
       if (!started) return end(new BeforeFirstByteError(err));
       // After the first byte the only honest end is an error frame; the stream then closes.
       out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
-      flush();
-      res.end();
+      flush(true);
       end({ outcome: 'upstream_cut', summary: summary.result(), error: err });
     };
     /** The answer is whole: its last chunks and the response's end go out in one write. */
@@ -143,18 +178,21 @@ export function relaySse(opts: {
         if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
         out += 'data: [DONE]\n\n';
       }
-      if (!started) {
-        started = true;
-        res.writeHead(200, opts.headers);
-      }
-      res.end(out);
-      out = '';
+      flush(true);
       end({ outcome: 'done', summary: summary.result(), error: null });
     };
     const onData = (chunk: Buffer) => {
       if (res.destroyed) return clientClosed(null);
       try {
+        const whole = aligned && endsAnEvent(chunk);
+        aligned = endsAnEvent(chunk);
+        verbatim = true;
         parser.feed(decoder.decode(chunk, { stream: true }));
+        // The read holds whole events only, each going out unchanged: its bytes are their framing already.
+        if (whole && verbatim && out.length > 0) {
+          raw = chunk;
+          out = '';
+        }
         if (sawDone) {
           complete();
           return discardRest(body);

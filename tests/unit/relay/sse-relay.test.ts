@@ -2,6 +2,8 @@
  * relaySse on a real HTTP response: how a stream ends. Upstream's [DONE] ends the answer at once (its last
  * chunks and the response's end in one write, whatever upstream sends later dropped and drained); an upstream
  * that ends without [DONE] after a final chunk gets one added; one that ends before it is an error frame.
+ * And what goes out: upstream's own bytes for a read of whole events that all pass unchanged, re-framed
+ * events for any other read.
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -30,7 +32,9 @@ afterEach(async () => {
   server = null;
 });
 
-async function relay(): Promise<Run> {
+type Mapper = Parameters<typeof relaySse>[0]['mapper'];
+
+async function relay(opts: { mapper?: Mapper; hold?: (data: string) => boolean } = {}): Promise<Run> {
   const body = new PassThrough();
   const writes: string[] = [];
   let relayed!: Promise<RelayedStream>;
@@ -45,7 +49,7 @@ async function relay(): Promise<Run> {
         writes.push(`end:${data === undefined ? '' : String(data)}`);
         return (end as (...a: unknown[]) => http.ServerResponse).call(this, data, ...rest);
       } as typeof res.end;
-      relayed = relaySse({ body, res, headers: SSE_HEADERS, mapper: passthrough, hold: () => false, abort: new ClientAbort() });
+      relayed = relaySse({ body, res, headers: SSE_HEADERS, mapper: opts.mapper ?? passthrough, hold: opts.hold ?? (() => false), abort: new ClientAbort() });
       relayed.catch(() => {});
       ready();
     });
@@ -105,5 +109,49 @@ describe('relaySse: the end of a stream', () => {
     expect(text.startsWith(`data: ${chunk('Hi')}\n\n`)).toBe(true);
     expect(text).toContain('"code":"upstream_error"');
     expect(text).not.toContain('[DONE]');
+  });
+});
+
+describe('relaySse: what goes out', () => {
+  const usage = JSON.stringify({ id: 'c1', object: 'chat.completion.chunk', created: 1, model: 'm', choices: [], usage: { prompt_tokens: 3, completion_tokens: 2 } });
+  const tick = () => new Promise((r) => setTimeout(r, 20));
+
+  it("forwards a read of whole events that pass unchanged as upstream's bytes (its spacing, CRLF and comments too)", async () => {
+    const run = await relay();
+    const first = `: keep-alive\r\ndata:${chunk('Hel')}\r\n\r\n`;
+    const second = `data:${chunk('lo', 'stop')}\n\ndata:${usage}\n\ndata:[DONE]\n\n`;
+    run.body.write(first);
+    await tick();
+    run.body.write(second);
+    const result = await run.relayed;
+    expect(await run.text).toBe(first + second);
+    expect(result.summary.content).toBe('Hello');
+    expect(result.summary.usage).toMatchObject({ prompt_tokens: 3, completion_tokens: 2 });
+  });
+
+  it('re-frames the reads an event is split across, and forwards whole reads again after them', async () => {
+    const run = await relay();
+    const split = `data:${chunk('Hel')}\n\n`;
+    run.body.write(split.slice(0, 30));
+    await tick();
+    run.body.write(split.slice(30) + `data:${chunk('lo')}\n\n`);
+    await tick();
+    run.body.write(`data:${chunk('!', 'stop')}\n\ndata:[DONE]\n\n`);
+    const result = await run.relayed;
+    expect(await run.text).toBe(`data: ${chunk('Hel')}\n\ndata: ${chunk('lo')}\n\ndata:${chunk('!', 'stop')}\n\ndata:[DONE]\n\n`);
+    expect(result.summary.content).toBe('Hello!');
+  });
+
+  it('never forwards the bytes of a held chunk, nor of an event the mapper changed or named', async () => {
+    const upper: Mapper = { map: (_e, data) => [data.includes('"shout"') ? data.toUpperCase() : data], end: () => [] };
+    const run = await relay({ mapper: upper, hold: (data) => data === usage });
+    run.body.write(`data:${chunk('a')}\n\ndata:${usage}\n\n`);
+    await tick();
+    run.body.write(`data:{"shout":1}\n\n`);
+    await tick();
+    run.body.write(`event: note\ndata:${chunk('b', 'stop')}\n\ndata:[DONE]\n\n`);
+    const result = await run.relayed;
+    expect(await run.text).toBe(`data: ${chunk('a')}\n\ndata: {"SHOUT":1}\n\ndata: ${chunk('b', 'stop')}\n\ndata: [DONE]\n\n`);
+    expect(result.summary.usage).toMatchObject({ prompt_tokens: 3 });
   });
 });
