@@ -9,6 +9,8 @@
  * AB_ENV0 / AB_ENV1 add environment to a variant (`REDIS_URL=` runs it on the in-process limit store),
  * AB_FLAGS0 / AB_FLAGS1 node flags. Kinds: sat (non-stream saturation), stream, paced (BENCH_RATE req/s).
  * Prints per round and as medians: req/s, p50/p99, CPU µs per answer of the gateway, Redis and PostgreSQL.
+ * Each round's CPU is measured until the gateway has written that round's usage records, so a writer that
+ * falls behind pays for its backlog itself.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -38,6 +40,18 @@ function envOf(i: number): Record<string, string> {
     out[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return out;
+}
+
+/** Waits (at most 60 s) until the gateway has written every usage record queued so far; returns how long that took. */
+async function drainUsage(chatUrl: string): Promise<number> {
+  const readyz = `${new URL(chatUrl).origin}/readyz`;
+  const from = performance.now();
+  while (performance.now() - from < 60_000) {
+    const body = (await (await fetch(readyz)).json()) as { counters?: { usagePending?: number } };
+    if ((body.counters?.usagePending ?? 0) === 0) break;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return performance.now() - from;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -88,6 +102,9 @@ async function main(): Promise<void> {
           meter.track('gateway', v.child.pid);
           meter.start();
           const res = await run(kind, v.url, seconds);
+          // The round's usage records are its work too: a writer that lags behind would otherwise leave its
+          // backlog (and the PostgreSQL CPU it costs) to whichever variant runs next.
+          const drainMs = await drainUsage(v.url);
           const w = meter.stop();
           const per = (cpu: number | undefined) => ((cpu ?? 0) / Math.max(1, res.ok)) * 1e6;
           const row = rows.get(v.name) ?? { rps: [], p50: [], p99: [], cpu: [], redis: [], pg: [] };
@@ -99,7 +116,7 @@ async function main(): Promise<void> {
           row.pg.push(per(w.cpu.postgres));
           rows.set(v.name, row);
           const bad = res.non2xx + res.errors + res.mismatches;
-          console.log(`${kind} r${r} ${v.name}: ${res.rps.toFixed(0)} req/s p50 ${res.p50.toFixed(3)} p99 ${res.p99.toFixed(3)} · µs/answer gateway ${per(w.cpu.gateway).toFixed(0)} redis ${per(w.cpu['redis-server']).toFixed(0)} pg ${per(w.cpu.postgres).toFixed(0)} · cores ${((w.cpu.gateway ?? 0) / w.seconds).toFixed(2)}${bad ? ` · BAD ${bad}` : ''}`);
+          console.log(`${kind} r${r} ${v.name}: ${res.rps.toFixed(0)} req/s p50 ${res.p50.toFixed(3)} p99 ${res.p99.toFixed(3)} · µs/answer gateway ${per(w.cpu.gateway).toFixed(0)} redis ${per(w.cpu['redis-server']).toFixed(0)} pg ${per(w.cpu.postgres).toFixed(0)} · cores ${((w.cpu.gateway ?? 0) / w.seconds).toFixed(2)} · usage drained in ${drainMs.toFixed(0)} ms${bad ? ` · BAD ${bad}` : ''}`);
         }
       }
       for (const [name, row] of rows) {
