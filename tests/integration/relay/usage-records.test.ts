@@ -278,6 +278,32 @@ describe('usage batches written at once by two processes', () => {
   // On PostgreSQL the two writers run in two transactions at once: without one order across tenants they
   // deadlock on every run. (Rows within a tenant are locked in id order as well; a test cannot make those
   // collide reliably.) PGlite has one session and runs them one after the other: the counting is checked.
+  it("a record never reaches another tenant's rows: the batch is written under each record's own tenant", async () => {
+    const own = await tokenRow(gw, acme, 'ci');
+    const other = await tokenRow(gw, quiet, 'ci');
+    const otherChannel = await channelRow(gw, quiet, 'openai-main');
+    const before = { token: other.usedQuota, channel: otherChannel.usedQuota };
+    // Filed under acme, pointing at quiet's token and channel, as a bug in the relay might.
+    const stray: UsageRecord = {
+      tenantId: acme,
+      tokenId: other.id,
+      userId: own.userId,
+      channelId: otherChannel.id,
+      cost: 7,
+      promptTokens: 5,
+      completionTokens: 2,
+      model: 'gpt-4o-mini',
+      at: new Date().toISOString(),
+      conversation: { id: crypto.randomUUID(), title: 'stray', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'stray', tokenCount: 1 }] },
+    };
+    await writeUsageBatch(gw.deps.database.db, [stray]);
+    expect((await tokenRow(gw, quiet, 'ci')).usedQuota).toBe(before.token);
+    expect((await channelRow(gw, quiet, 'openai-main')).usedQuota).toBe(before.channel);
+    // The conversation is acme's (its user is acme's), without the channel it could not see.
+    const conversation = await conversationRow(gw, acme, stray.conversation!.id);
+    expect(conversation).toMatchObject({ tenantId: acme, providerChannelId: null, messageCount: 1 });
+  });
+
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {
     await gw.apply({
       tenants: [{ slug: 'acme', name: 'Acme', tokens: ['lock-a', 'lock-b', 'lock-c'].map((name, i) => ({ name, user: 'dev@acme.test', key: `lyss-${name}-${String(i).repeat(32)}`, rate_limit: 1000 })) }],
