@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDatabase, dropDatabase, gatewayEnv, START_FLAGS, waitReady } from './gateway.js';
+import { createDatabase, drainUsage, dropDatabase, gatewayEnv, START_FLAGS, waitReady } from './gateway.js';
 import { paced, saturate, type LoadResult, type Req } from './load.js';
 import { freePort, Meter, spawnNode, stopChild, type Child } from './procs.js';
 import { requestVariants } from './seed.js';
@@ -40,18 +40,6 @@ function envOf(i: number): Record<string, string> {
     out[pair.slice(0, eq)] = pair.slice(eq + 1);
   }
   return out;
-}
-
-/** Waits (at most 60 s) until the gateway has written every usage record queued so far; returns how long that took. */
-async function drainUsage(chatUrl: string): Promise<number> {
-  const readyz = `${new URL(chatUrl).origin}/readyz`;
-  const from = performance.now();
-  while (performance.now() - from < 60_000) {
-    const body = (await (await fetch(readyz)).json()) as { counters?: { usagePending?: number } };
-    if ((body.counters?.usagePending ?? 0) === 0) break;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return performance.now() - from;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
@@ -104,7 +92,7 @@ async function main(): Promise<void> {
           const res = await run(kind, v.url, seconds);
           // The round's usage records are its work too: a writer that lags behind would otherwise leave its
           // backlog (and the PostgreSQL CPU it costs) to whichever variant runs next.
-          const drainMs = await drainUsage(v.url);
+          const drainMs = await drainUsage(new URL(v.url).origin);
           const w = meter.stop();
           const per = (cpu: number | undefined) => ((cpu ?? 0) / Math.max(1, res.ok)) * 1e6;
           const row = rows.get(v.name) ?? { rps: [], p50: [], p99: [], cpu: [], redis: [], pg: [] };

@@ -142,3 +142,18 @@ export function summarizeLog(file: string): LogSummary {
   }
   return out;
 }
+
+/**
+ * Waits (at most 60 s) until the gateway at `origin` has written every usage record queued so far; returns how
+ * long that took. A run's figures include those writes: a writer that falls behind would otherwise leave its
+ * backlog, and the CPU it costs, to whatever runs next.
+ */
+export async function drainUsage(origin: string): Promise<number> {
+  const from = performance.now();
+  while (performance.now() - from < 60_000) {
+    const body = (await (await fetch(`${origin}/readyz`)).json()) as { counters?: { usagePending?: number } };
+    if ((body.counters?.usagePending ?? 0) === 0) break;
+    await sleep(20);
+  }
+  return performance.now() - from;
+}

@@ -9,7 +9,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDatabase, dropDatabase, spawnGateway, summarizeLog, waitReady, waitWorkers, type GatewayEnv } from './gateway.js';
+import { createDatabase, drainUsage, dropDatabase, spawnGateway, summarizeLog, waitReady, waitWorkers, type GatewayEnv } from './gateway.js';
 import { firstSuccess, openStreams, paced, saturate, type LoadResult, type Req } from './load.js';
 import { freePort, Meter, ROOT, rssBytes, sleep, spawnHelper, stopChild, type Child, type Window } from './procs.js';
 import {
@@ -120,6 +120,10 @@ async function main(): Promise<void> {
   const measured = async (target: Target, run: () => Promise<LoadResult>): Promise<RunFigures> => {
     meter.start();
     const r = await run();
+    if (target === 'gateway') {
+      const ms = await drainUsage(new URL(URL_OF.gateway).origin);
+      if (ms > 200) log(`  the gateway's usage queue took ${ms.toFixed(0)} ms to drain after the run`);
+    }
     const w = meter.stop();
     account(target, r);
     return figures(PROC[target], r, w);
