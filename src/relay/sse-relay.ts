@@ -184,8 +184,10 @@ export function relaySse(opts: {
     const onData = (chunk: Buffer) => {
       if (res.destroyed) return clientClosed(null);
       try {
-        const whole = aligned && endsAnEvent(chunk);
-        aligned = endsAnEvent(chunk);
+        const endsHere = endsAnEvent(chunk);
+        // A byte-order mark is not for the client (the decoder drops it from what the parser sees).
+        const whole = aligned && endsHere && !(chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf);
+        aligned = endsHere;
         verbatim = true;
         parser.feed(decoder.decode(chunk, { stream: true }));
         // The read holds whole events only, each going out unchanged: its bytes are their framing already.

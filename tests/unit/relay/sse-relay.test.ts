@@ -142,6 +142,13 @@ describe('relaySse: what goes out', () => {
     expect(result.summary.content).toBe('Hello!');
   });
 
+  it('re-frames a first read that starts with a byte-order mark', async () => {
+    const run = await relay();
+    run.body.write(Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(`data:${chunk('Hi', 'stop')}\n\ndata:[DONE]\n\n`)]));
+    await run.relayed;
+    expect(await run.text).toBe(`data: ${chunk('Hi', 'stop')}\n\ndata: [DONE]\n\n`);
+  });
+
   it('never forwards the bytes of a held chunk, nor of an event the mapper changed or named', async () => {
     const upper: Mapper = { map: (_e, data) => [data.includes('"shout"') ? data.toUpperCase() : data], end: () => [] };
     const run = await relay({ mapper: upper, hold: (data) => data === usage });
