@@ -48,6 +48,13 @@ function hex(random: () => number, n: number): string {
   return s;
 }
 
+/** a, b, …, z, aa, ab, …: tenant labels a slug accepts, for any number of tenants. */
+function letters(n: number): string {
+  let out = '';
+  for (let i = n + 1; i > 0; i = Math.floor((i - 1) / 26)) out = String.fromCharCode(97 + ((i - 1) % 26)) + out;
+  return out;
+}
+
 export function buildSeed(opts: { mockPorts: number[]; tenants?: number; channels?: number; tokens?: number; seed?: number }): Seed {
   const random = prng(opts.seed ?? 42);
   const tenantCount = opts.tenants ?? 3;
@@ -59,7 +66,8 @@ export function buildSeed(opts: { mockPorts: number[]; tenants?: number; channel
   let globalToken = 0;
 
   for (let t = 0; t < tenantCount; t++) {
-    const slug = `bench-${String.fromCharCode(97 + t)}`;
+    const label = letters(t);
+    const slug = `bench-${label}`;
     const users = [
       { email: `admin@${slug}.test`, password: `bench admin passphrase ${t}`, role: 'tenant_admin' },
       ...Array.from({ length: 9 }, (_, u) => ({ email: `user${u}@${slug}.test`, password: `bench user passphrase ${t}-${u}`, role: 'end_user' })),
@@ -72,8 +80,9 @@ export function buildSeed(opts: { mockPorts: number[]; tenants?: number; channel
       const port = opts.mockPorts[globalChannel % opts.mockPorts.length]!;
       const models = [MODELS[j % MODELS.length]!, MODELS[(j + 1) % MODELS.length]!];
       if (j % 3 === 0) models.push(MODELS[(j + 3) % MODELS.length]!);
-      // The last two of each tenant are visible to its research group only; the rest to the whole tenant.
-      const groupScoped = j >= nChannels - 2;
+      // The last two of each tenant are visible to its research group only (when it has more than four); the
+      // rest to the whole tenant.
+      const groupScoped = nChannels > 4 && j >= nChannels - 2;
       channels.push({
         name: `ch-${t}-${j}`,
         type: j % 3 === 2 ? 'deepseek' : 'openai',
@@ -89,12 +98,14 @@ export function buildSeed(opts: { mockPorts: number[]; tenants?: number; channel
         ...(groupScoped ? { group: 'research' } : {}),
       });
     }
+    // What every user of the tenant can reach: with many tenants, a tenant's few channels serve some models only.
+    const served = MODELS.filter((m) => channels.some((c) => c.scope === 'tenant' && (c.models as string[]).includes(m)));
     const nTokens = Math.floor(tokenCount / tenantCount) + (t < tokenCount % tenantCount ? 1 : 0);
     const tenantTokens: Record<string, unknown>[] = [];
     for (let k = 0; k < nTokens; k++, globalToken++) {
       const key = `lyss-bench-${String(globalToken).padStart(4, '0')}-${hex(random, 32)}`;
       const restricted = globalToken % 10 === 0;
-      const allowed = restricted ? [MODELS[globalToken % MODELS.length]!, MODELS[(globalToken + 2) % MODELS.length]!] : [];
+      const allowed = restricted ? [MODELS[globalToken % MODELS.length]!, MODELS[(globalToken + 2) % MODELS.length]!].filter((m) => served.includes(m)) : [];
       tenantTokens.push({
         name: `tok-${globalToken}`,
         user: users[k % users.length]!.email,
@@ -105,11 +116,11 @@ export function buildSeed(opts: { mockPorts: number[]; tenants?: number; channel
         rate_limit: globalToken % 2 === 0 ? 0 : 1_000_000,
         expires_at: globalToken % 7 === 0 ? '2099-01-01T00:00:00Z' : null,
       });
-      tokens.push({ key, tenant: slug, models: allowed.length > 0 ? allowed : [...MODELS] });
+      tokens.push({ key, tenant: slug, models: allowed.length > 0 ? allowed : served });
     }
     tenants.push({
       slug,
-      name: `Bench ${String.fromCharCode(65 + t)}`,
+      name: `Bench ${label.toUpperCase()}`,
       max_users: 50,
       settings: { store_content: true },
       users,
