@@ -40,22 +40,7 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
     tokens: spendRows(sum(list, (r) => r.tokenId)),
     channels: spendRows(sum(list, (r) => r.channelId)),
     conversations: conversationRows(list),
-    messages: list.flatMap((r) =>
-      r.conversation
-        ? r.conversation.messages.map((m, i) => ({
-            conversation_id: r.conversation!.id,
-            role: clip(m.role, WIDTH.role),
-            content: text(m.content),
-            token_count: m.tokenCount,
-            model_used: m.modelUsed ? clip(m.modelUsed, WIDTH.model) : null,
-            response_time_ms: m.responseTimeMs ?? null,
-            tool_calls: m.toolCalls ? toolCalls(m.toolCalls) : null,
-            tool_call_id: m.toolCallId ? clip(m.toolCallId, WIDTH.toolCallId) : null,
-            // Keeps the order of one request's messages when they share a timestamp.
-            created_at: new Date(Date.parse(r.at) + i).toISOString(),
-          }))
-        : [],
-    ),
+    messages: messageRows(list),
   }));
   const json = JSON.stringify(batch);
   // Inside a transaction postgres.js reuses a connection whose copy of the function and its plans is warm;
@@ -96,6 +81,26 @@ function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map
 
 function spendRows(spend: Map<string, Spend>): { id: string; cost: number; at: string }[] {
   return [...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed }));
+}
+
+/** The messages of every record, in order; those of a conversation that does not exist are dropped in SQL. */
+function messageRows(list: readonly UsageRecord[]): Record<string, unknown>[] {
+  return list.flatMap((r) =>
+    r.conversation
+      ? r.conversation.messages.map((m, i) => ({
+          conversation_id: r.conversation!.id,
+          role: clip(m.role, WIDTH.role),
+          content: text(m.content),
+          token_count: m.tokenCount,
+          model_used: m.modelUsed ? clip(m.modelUsed, WIDTH.model) : null,
+          response_time_ms: m.responseTimeMs ?? null,
+          tool_calls: m.toolCalls ? toolCalls(m.toolCalls) : null,
+          tool_call_id: m.toolCallId ? clip(m.toolCallId, WIDTH.toolCallId) : null,
+          // Keeps the order of one request's messages when they share a timestamp.
+          created_at: new Date(Date.parse(r.at) + i).toISOString(),
+        }))
+      : [],
+  );
 }
 
 /** One row per conversation: the counters of all its records in the batch, the rest from the latest. */
