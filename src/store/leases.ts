@@ -43,6 +43,14 @@ const QUOTA_SHARE = 0.01;
 const MIN_DEMAND = 2;
 /** A lease covers this many windows' worth of the key's recent demand. */
 const HEADROOM = 2;
+/**
+ * A lease serves between 3/4 of a window and a whole one, at random. Keys first seen together (every token
+ * at start) would otherwise keep taking and ending their leases together: a sweep that ended a thousand
+ * leases at once sent their settles in one burst that held the event loop for milliseconds.
+ */
+const LENGTH_JITTER = 0.25;
+/** The sweep ends leases at most this late, each tick ending only those whose time came since the last. */
+const SWEEP_MS = 250;
 
 interface Lease {
   id: string;
@@ -181,7 +189,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
 
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
-    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, until: since + windowMs, retired: false, ended: kind === 'rate' };
+    const until = since + windowMs * (1 - LENGTH_JITTER * Math.random());
+    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, until, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
@@ -295,7 +304,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       if (!st.lease && !st.next && !st.acquiring && now - st.windowStart >= 2 * windowMs) keys.delete(key);
     }
     for (const [id, s] of served) if (s.expiresAt <= now) finish(id, null);
-  }, Math.max(100, windowMs / 4));
+  }, Math.max(100, Math.min(SWEEP_MS, windowMs / 4)));
   timer.unref();
 
   return {
