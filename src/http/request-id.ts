@@ -6,13 +6,21 @@ import type { MiddlewareHandler } from 'hono';
 const SANE = /^[A-Za-z0-9._:-]{1,128}$/;
 
 // Ids must be unique, not secret: a random per-process prefix and a counter are as unique as a UUID, cost
-// nothing per request, and keep the `req_` + 32 hex digits shape.
-const PREFIX = randomBytes(8).toString('hex');
+// nothing per request, and keep the `req_` + 32 hex digits shape. The counter's digits are written into one
+// buffer so that the id is one flat string: built with a template and padStart it was a tree of ~16 joined
+// pieces (~0.5 KB) that every request, and every open stream, kept for its life.
+const ID = Buffer.from(`req_${randomBytes(8).toString('hex')}${'0'.repeat(16)}`, 'latin1');
+const HEX_DIGITS = '0123456789abcdef';
 let counter = 0;
 
 export function newRequestId(): string {
   counter = (counter + 1) % Number.MAX_SAFE_INTEGER;
-  return `req_${PREFIX}${counter.toString(16).padStart(16, '0')}`;
+  let n = counter;
+  for (let i = ID.length - 1; i >= ID.length - 16; i--) {
+    ID[i] = HEX_DIGITS.charCodeAt(n % 16);
+    n = Math.floor(n / 16);
+  }
+  return ID.toString('latin1');
 }
 
 /** The client's x-request-id if it is a sane one, else a new id. */
