@@ -4,13 +4,14 @@
  * test decides when the batch is written.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { eq } from 'drizzle-orm';
+import { eq, sql } from 'drizzle-orm';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import { channelRow, conversationRow, expectApiError, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
 import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
+import { queryRows } from '../../../src/db/client.js';
 import type { UsageRecord } from '../../../src/usage/usage-record.js';
 
 const QUIET = 'lyss-quiet-0123456789abcdef0123456789abc';
@@ -302,6 +303,49 @@ describe('usage batches written at once by two processes', () => {
     // The conversation is acme's (its user is acme's), without the channel it could not see.
     const conversation = await conversationRow(gw, acme, stray.conversation!.id);
     expect(conversation).toMatchObject({ tenantId: acme, providerChannelId: null, messageCount: 1 });
+  });
+
+  it("a batch reads existing rows by key: its cost does not grow with the tenant's conversations", async () => {
+    const token = await tokenRow(gw, acme, 'ci');
+    const channel = await channelRow(gw, acme, 'openai-main');
+    const record = (): UsageRecord => ({
+      tenantId: acme,
+      tokenId: token.id,
+      userId: token.userId,
+      channelId: channel.id,
+      cost: 1,
+      promptTokens: 1,
+      completionTokens: 0,
+      model: 'gpt-4o-mini',
+      at: new Date().toISOString(),
+      conversation: {
+        id: crypto.randomUUID(),
+        title: 'volume',
+        systemPrompt: null,
+        messageCount: 2,
+        messages: [
+          { role: 'user', content: 'q', tokenCount: 1 },
+          { role: 'assistant', content: 'a', tokenCount: 1 },
+        ],
+      },
+    });
+    await writeUsageBatch(gw.deps.database.db, Array.from({ length: 400 }, record));
+    // Rows of chat_conversations the small batch read: its own key lookups (upsert, foreign keys), not the
+    // tenant's 400+ conversations (which the planner, without statistics, once hashed against every batch).
+    // The backend's pending counters (pg_stat_xact_*) also hold earlier transactions not flushed yet: a delta.
+    const read = await gw.deps.database.db.transaction(async (tx) => {
+      const counted = async () => {
+        const [row] = await queryRows<{ n: number }>(
+          tx,
+          sql`select (coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0))::int as n from pg_stat_xact_user_tables where relname = 'chat_conversations'`,
+        );
+        return row?.n ?? 0;
+      };
+      const before = await counted();
+      await writeUsageBatch(tx, [record(), record()]);
+      return (await counted()) - before;
+    });
+    expect(read).toBeLessThan(40);
   });
 
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {
