@@ -81,7 +81,7 @@ try {
     owners.push({ tenantId, userId, tokenId, channelId });
   }
   // Warm-up: first plans, first partition pages.
-  for (let r = 0; r < 5; r++) await writeUsageBatch(db, owners.map(record));
+  for (let r = 0; r < 5; r++) await writeUsageBatch(database.usageWriter, owners.map(record));
 
   console.log('| tenants in the batch | records | wall ms per batch | this process CPU ms per batch | PostgreSQL CPU ms per batch |');
   console.log('|---:|---:|---:|---:|---:|');
@@ -90,7 +90,7 @@ try {
       const cpu0 = process.cpuUsage();
       const pg0 = postgresCpuMs();
       const t0 = performance.now();
-      for (let r = 0; r < rounds; r++) await writeUsageBatch(db, Array.from({ length: size }, (_, i) => record(owners[i % tenants]!)));
+      for (let r = 0; r < rounds; r++) await writeUsageBatch(database.usageWriter, Array.from({ length: size }, (_, i) => record(owners[i % tenants]!)));
       const wall = (performance.now() - t0) / rounds;
       const cpu = process.cpuUsage(cpu0);
       const pg = (postgresCpuMs() - pg0) / rounds;

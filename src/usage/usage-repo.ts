@@ -42,11 +42,10 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
     conversations: conversationRows(list),
     messages: messageRows(list),
   }));
-  const json = JSON.stringify(batch);
-  // Inside a transaction postgres.js reuses a connection whose copy of the function and its plans is warm;
-  // sent as a plain query it went to any of the pool's connections, and PostgreSQL spent ~1.9× the CPU per
-  // answer at 500 req/s (bench:ab).
-  await db.transaction((tx) => tx.execute(sql`select lyss_record_usage(${json}::json)`));
+  // One statement, so one transaction: the batch lands whole or not at all. `db` should be the writer's own
+  // connection (Database.usageWriter): sent through the pool, the call landed on any of ten connections, each
+  // compiling the function and planning its statements afresh (PostgreSQL ~1.9× the CPU per answer).
+  await db.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json)`);
 }
 
 /** PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings. */

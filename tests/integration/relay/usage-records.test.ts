@@ -105,6 +105,23 @@ describe('usage records', () => {
     expect(rows[0]!.createdAt.getTime()).toBeLessThan(rows[1]!.createdAt.getTime());
   });
 
+  it('on PostgreSQL the batches go through a connection of their own, which stays warm', async (ctx) => {
+    if (gw.deps.database.kind !== 'postgres') ctx.skip();
+    const writerSessions = async () => {
+      const rows = await queryRows<{ n: number }>(
+        gw.deps.database.db,
+        sql`select count(*)::int as n from pg_stat_activity where datname = current_database() and application_name = 'lyss-usage'`,
+      );
+      return rows[0]!.n;
+    };
+    for (let i = 0; i < 3; i++) {
+      const { response } = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `warm ${i}` }] }).withResponse();
+      const id = response.headers.get('x-lyss-conversation-id')!;
+      await written(async () => expect(await conversationRow(gw, acme, id)).not.toBeNull());
+      expect(await writerSessions()).toBe(1);
+    }
+  });
+
   it('a conversation continues before its first record is written, and only for its own user', async () => {
     const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'What is the capital of France?' }] }).withResponse();
     const id = first.response.headers.get('x-lyss-conversation-id')!;
