@@ -5,7 +5,7 @@
  * (the id goes out with the answer's first byte), then while its usage record waits to be written (the queue
  * is asked before the database, since a record leaves it only once its row is committed).
  */
-import { randomUUID } from 'node:crypto';
+import { v7 as timeOrderedUuid } from 'uuid';
 import { and, eq, ne } from 'drizzle-orm';
 import { GatewayError } from '../errors.js';
 import type { Db } from '../db/client.js';
@@ -45,7 +45,9 @@ export function createConversationCache(db: Db, isQueued: (userId: string, conve
   return {
     async resolve(principal, header) {
       if (header === undefined || header === '') {
-        const id = randomUUID();
+        // Time-ordered (UUIDv7): new conversations land at the end of chat_conversations' indexes and of the
+        // messages' conversation index, instead of on random pages that outgrow the cache as the table grows.
+        const id = timeOrderedUuid();
         add(running, `${principal.userId}:${id}`);
         return { id, isNew: true };
       }

@@ -16,7 +16,7 @@ export interface StoredToolCall {
 export const chatMessages = pgTable(
   'chat_messages',
   {
-    id: uuid('id').notNull().default(sql`gen_random_uuid()`),
+    id: uuid('id').notNull().default(sql`lyss_uuidv7()`),
     tenantId: uuid('tenant_id').notNull(),
     conversationId: uuid('conversation_id').notNull(),
     role: varchar('role', { length: 20 }).notNull(),

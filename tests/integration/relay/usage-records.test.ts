@@ -122,6 +122,24 @@ describe('usage records', () => {
     }
   });
 
+  it('conversation and message ids are time-ordered (UUIDv7), so new rows land at the end of their indexes', async () => {
+    const startedAt = Date.now();
+    const { response } = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'ordered' }] }).withResponse();
+    const conversationId = response.headers.get('x-lyss-conversation-id')!;
+    const rows = await written(async () => {
+      const found = await messageRows(gw, acme, conversationId);
+      expect(found).toHaveLength(2);
+      return found;
+    });
+    // The first 48 bits are the creation time in milliseconds; the version digit is 7.
+    const millis = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    for (const id of [conversationId, ...rows.map((r) => r.id)]) {
+      expect(id).toMatch(/^[0-9a-f]{8}-[0-9a-f]{4}-7[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+      expect(millis(id)).toBeGreaterThanOrEqual(startedAt - 1_000);
+      expect(millis(id)).toBeLessThanOrEqual(Date.now() + 1_000);
+    }
+  });
+
   it('a conversation continues before its first record is written, and only for its own user', async () => {
     const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'What is the capital of France?' }] }).withResponse();
     const id = first.response.headers.get('x-lyss-conversation-id')!;
