@@ -75,10 +75,12 @@ function packageOf(url: string, mapped: string | null, name: string): string {
   return file.replace(/^file:\/\//, '');
 }
 
-/** `window` limits the summary to samples between fromMs and toMs after the profile started (e.g. the load). */
-export function summarize(profile: CpuProfile, root = process.cwd(), window: { fromMs: number; toMs: number } = { fromMs: 0, toMs: Infinity }): ProfileSummary {
+/**
+ * Names a profile frame: its function, its place (the bundle's frames mapped back to src/ through its source
+ * map; dependencies keep their node_modules location) and its package.
+ */
+export function frameLocator(root = process.cwd()): (frame: CallFrame) => { name: string; where: string; pkg: string } {
   const maps = new Map<string, SourceMap | null>();
-  // Only the gateway's bundle is mapped back to src/; dependencies keep their node_modules location.
   const distPrefix = pathToFileURL(path.join(root, 'dist')).href + '/';
   const mapFor = (url: string): SourceMap | null => {
     if (!url.startsWith(distPrefix) || !url.endsWith('.js')) return null;
@@ -89,14 +91,7 @@ export function summarize(profile: CpuProfile, root = process.cwd(), window: { f
     maps.set(url, map);
     return map;
   };
-
-  // One key per function (name + original location); frames of one function at different sample lines merge.
-  const keyOf = new Map<number, string>();
-  const info = new Map<string, { name: string; where: string; pkg: string }>();
-  const parent = new Map<number, number>();
-  for (const node of profile.nodes) {
-    for (const c of node.children ?? []) parent.set(c, node.id);
-    const { functionName, url, lineNumber, columnNumber } = node.callFrame;
+  return ({ functionName, url, lineNumber, columnNumber }) => {
     const name = functionName || '(anonymous)';
     let where = url ? `${url.replace(pathToFileURL(root).href + '/', '')}:${lineNumber + 1}` : '';
     let mappedFile: string | null = null;
@@ -109,7 +104,20 @@ export function summarize(profile: CpuProfile, root = process.cwd(), window: { f
         where = `${rel}:${(entry.originalLine ?? 0) + 1}`;
       }
     }
-    const pkg = packageOf(url, mappedFile ? where : null, name);
+    return { name, where, pkg: packageOf(url, mappedFile ? where : null, name) };
+  };
+}
+
+/** `window` limits the summary to samples between fromMs and toMs after the profile started (e.g. the load). */
+export function summarize(profile: CpuProfile, root = process.cwd(), window: { fromMs: number; toMs: number } = { fromMs: 0, toMs: Infinity }): ProfileSummary {
+  const locate = frameLocator(root);
+  // One key per function (name + original location); frames of one function at different sample lines merge.
+  const keyOf = new Map<number, string>();
+  const info = new Map<string, { name: string; where: string; pkg: string }>();
+  const parent = new Map<number, number>();
+  for (const node of profile.nodes) {
+    for (const c of node.children ?? []) parent.set(c, node.id);
+    const { name, where, pkg } = locate(node.callFrame);
     const key = `${name}@${where}`;
     keyOf.set(node.id, key);
     if (!info.has(key)) info.set(key, { name, where: where || '(native)', pkg });

@@ -1,7 +1,8 @@
 /**
- * The stack both profilers run under load: the mock, PostgreSQL and Redis when reachable, the seeded table,
- * and one gateway started with extra node flags. `stop()` takes it all down again (the work dir stays with
- * BENCH_KEEP_WORKDIR=1).
+ * The stack the profilers run under load: the mock, PostgreSQL and Redis when reachable, the seeded table,
+ * and one gateway started with extra node flags (the profiler's, then BENCH_GATEWAY_FLAGS, e.g.
+ * `--max-semi-space-size=16` to see what a V8 setting does). `stop()` takes it all down again (the work dir
+ * stays with BENCH_KEEP_WORKDIR=1).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
@@ -49,7 +50,7 @@ export async function startProfileStack(name: string, nodeArgs: (workDir: string
       databaseUrl = await createDatabase(s.databaseServer, dbName);
     }
     const port = await freePort();
-    const args = nodeArgs(workDir);
+    const args = [...nodeArgs(workDir), ...(process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter(Boolean)];
     const spawnedAt = performance.now();
     const gateway = spawnGateway(
       'gateway',
