@@ -42,10 +42,13 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
     conversations: conversationRows(list),
     messages: messageRows(list),
   }));
-  // One statement, so one transaction: the batch lands whole or not at all. `db` should be the writer's own
-  // connection (Database.usageWriter): sent through the pool, the call landed on any of ten connections, each
-  // compiling the function and planning its statements afresh (PostgreSQL ~1.9× the CPU per answer).
-  await db.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json)`);
+  // `db` should be the writer's own connection (Database.usageWriter): through the pool the call landed on any
+  // of ten connections, each compiling the function and planning its statements afresh (PostgreSQL ~1.9× the
+  // CPU per answer). The explicit transaction is what keeps a cut connection from writing a batch twice: sent
+  // alone, the call commits when it ends, and a connection lost while it ran leaves it committed but never
+  // acknowledged, so the writer retries it (tests/faults/postgres-outage: 453 messages written twice). Inside
+  // BEGIN ... COMMIT a call whose connection dies is rolled back; only the COMMIT's own reply can be lost.
+  await db.transaction((tx) => tx.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json)`));
 }
 
 /** PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings. */
