@@ -44,7 +44,7 @@ export async function createDeps(config: Config, logger: Logger = createLogger(c
   await ensureMessagePartitions(db);
   const stopPartitions = schedulePartitionMaintenance(db, (err) => logger.error('partition maintenance failed', { err }));
   const usage = createUsageRecorder({
-    write: (batch) => writeUsageBatch(database.usageWriter, batch),
+    write: (batch, id) => writeUsageBatch(database.usageWriter, batch, id),
     logger,
     flushMs: config.LYSS_USAGE_FLUSH_MS,
     batchSize: config.LYSS_USAGE_BATCH_SIZE,

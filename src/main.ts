@@ -121,7 +121,7 @@ async function prepareWorkers(config: Config, logger: Logger): Promise<void> {
   const database = await openDatabase({ url: config.DATABASE_URL, poolSize: 2 });
   const store = createRedisStore({ url: config.REDIS_URL! });
   const usage = createUsageRecorder({
-    write: (batch) => writeUsageBatch(database.usageWriter, batch),
+    write: (batch, id) => writeUsageBatch(database.usageWriter, batch, id),
     logger,
     flushMs: config.LYSS_USAGE_FLUSH_MS,
     batchSize: config.LYSS_USAGE_BATCH_SIZE,

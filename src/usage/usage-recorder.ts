@@ -9,7 +9,7 @@
 import { appendFileSync, existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import type { Logger } from '../logger.js';
 import path from 'node:path';
-import type { UsageRecord } from './usage-record.js';
+import { newBatchId, type UsageRecord } from './usage-record.js';
 
 /** Where records that could not be written before exit wait for the next start; null for a memory:// folder. */
 export function spillFileFor(dataDir: string): string | null {
@@ -35,7 +35,8 @@ export interface UsageRecorder {
 }
 
 export interface RecorderOptions {
-  write: (batch: UsageRecord[]) => Promise<void>;
+  /** Writes the batch; a second call with the same id must change nothing (see usage-repo.ts). */
+  write: (batch: UsageRecord[], batchId: string) => Promise<void>;
   logger: Logger;
   flushMs: number;
   batchSize: number;
@@ -62,6 +63,11 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
   let flushing: Promise<void> | null = null;
   let failures = 0;
   let closed = false;
+  /**
+   * The batch at the head of the queue whose write failed for a reason worth retrying: it is retried as is,
+   * under the same id, so that one the database committed without the reply reaching us is not written twice.
+   */
+  let retry: { id: string; size: number } | null = null;
 
   replaySpill();
 
@@ -87,19 +93,33 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
 
   function flushOnce(): Promise<void> {
     if (flushing) return flushing;
-    const batch = queue.slice(0, opts.batchSize);
-    if (batch.length === 0) return Promise.resolve();
+    const size = retry?.size ?? Math.min(queue.length, opts.batchSize);
+    if (size === 0) return Promise.resolve();
+    const id = retry?.id ?? newBatchId();
+    retry = null;
+    const batch = queue.slice(0, size);
     flushing = (async () => {
       try {
-        await opts.write(batch);
+        await opts.write(batch, id);
         // Only now leave the queue: a failed write keeps them at the head, in order.
         done(batch.length);
       } catch (err) {
-        if (!isDataError(err)) throw err;
+        if (!isDataError(err)) {
+          retry = { id, size };
+          throw err;
+        }
         // The database refused something in the batch for good: retrying the batch would refuse it forever and
         // hold back every record queued behind it. Write the records one by one, so only the bad one is affected.
         opts.logger.warn('usage batch refused by the database; writing its records one by one', { err, count: batch.length });
-        for (const record of batch) done(1, (await writeAlone(record)) ? 1 : 0);
+        for (const record of batch) {
+          const recordId = newBatchId();
+          try {
+            done(1, (await writeAlone(record, recordId)) ? 1 : 0);
+          } catch (e) {
+            retry = { id: recordId, size: 1 };
+            throw e;
+          }
+        }
       }
     })().finally(() => {
       flushing = null;
@@ -111,7 +131,7 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
    * One record, degraded step by step until the database takes it: whole; without its messages; spend only.
    * A connection failure throws (the record stays queued); a record refused even as spend only is logged whole.
    */
-  async function writeAlone(record: UsageRecord): Promise<boolean> {
+  async function writeAlone(record: UsageRecord, id: string): Promise<boolean> {
     const variants: UsageRecord[] = [record];
     if (record.conversation) {
       variants.push({ ...record, conversation: { ...record.conversation, messages: [] } }, { ...record, conversation: null });
@@ -119,7 +139,9 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
     let last: unknown = null;
     for (const [i, variant] of variants.entries()) {
       try {
-        await opts.write([variant]);
+        // One id for every variant: a refused one wrote nothing under it, and after a lost reply the retry is
+        // skipped whichever variant went through.
+        await opts.write([variant], id);
         if (i > 0) opts.logger.error('usage record written without part of its content, which the database refused', { err: last, kept: i === 1 ? 'counters and conversation' : 'spend only', record });
         return true;
       } catch (err) {
@@ -204,6 +226,7 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
       if (queue.length > 0 && opts.spillFile) {
         spill(queue);
         queue = [];
+        retry = null;
       }
     },
   };

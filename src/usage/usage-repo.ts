@@ -16,7 +16,7 @@
 import { sql } from 'drizzle-orm';
 import type { Db } from '../db/client.js';
 import type { StoredToolCall } from '../db/schema/chat-messages.js';
-import type { UsageRecord } from './usage-record.js';
+import { newBatchId, type UsageRecord } from './usage-record.js';
 
 interface Spend {
   cost: number;
@@ -26,7 +26,8 @@ interface Spend {
 /** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
 const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
 
-export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): Promise<void> {
+/** Writes `records` once: a second call with the same `batchId` (a retry) changes nothing. */
+export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], batchId: string = newBatchId()): Promise<void> {
   const byTenant = new Map<string, UsageRecord[]>();
   for (const r of records) {
     const list = byTenant.get(r.tenantId);
@@ -44,11 +45,9 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[]): 
   }));
   // `db` should be the writer's own connection (Database.usageWriter): through the pool the call landed on any
   // of ten connections, each compiling the function and planning its statements afresh (PostgreSQL ~1.9× the
-  // CPU per answer). The explicit transaction is what keeps a cut connection from writing a batch twice: sent
-  // alone, the call commits when it ends, and a connection lost while it ran leaves it committed but never
-  // acknowledged, so the writer retries it (tests/faults/postgres-outage: 453 messages written twice). Inside
-  // BEGIN ... COMMIT a call whose connection dies is rolled back; only the COMMIT's own reply can be lost.
-  await db.transaction((tx) => tx.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json)`));
+  // CPU per answer). One statement is one transaction; a batch whose commit went through but whose reply was
+  // lost is skipped when retried under the same id (migration 0009).
+  await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${JSON.stringify(batch)}::json)`);
 }
 
 /** PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings. */

@@ -12,7 +12,7 @@ import { authUsers, chatMessages, providerChannels } from '../../../src/db/schem
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
 import { queryRows } from '../../../src/db/client.js';
-import type { UsageRecord } from '../../../src/usage/usage-record.js';
+import { newBatchId, type UsageRecord } from '../../../src/usage/usage-record.js';
 
 const QUIET = 'lyss-quiet-0123456789abcdef0123456789abc';
 
@@ -381,6 +381,35 @@ describe('usage batches written at once by two processes', () => {
       return (await counted()) - before;
     });
     expect(read).toBeLessThan(40);
+  });
+
+  it('a batch written again under the same id (a retry after a lost reply) changes nothing', async () => {
+    const token = await tokenRow(gw, acme, 'ci');
+    const channel = await channelRow(gw, acme, 'openai-main');
+    const conversationId = crypto.randomUUID();
+    const record: UsageRecord = {
+      tenantId: acme,
+      tokenId: token.id,
+      userId: token.userId,
+      channelId: channel.id,
+      cost: 11,
+      promptTokens: 6,
+      completionTokens: 5,
+      model: 'gpt-4o-mini',
+      at: new Date().toISOString(),
+      conversation: { id: conversationId, title: 'twice', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'once', tokenCount: 1 }] },
+    };
+    const before = await spend();
+    const batchId = newBatchId();
+    await writeUsageBatch(gw.deps.database.usageWriter, [record], batchId);
+    await writeUsageBatch(gw.deps.database.usageWriter, [record], batchId);
+    expect(await spend()).toEqual({ token: before.token + 11, channel: before.channel + 11 });
+    expect(await messageRows(gw, acme, conversationId)).toHaveLength(1);
+    expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ messageCount: 1, tokenUsage: 11 });
+    // Another id is another batch.
+    await writeUsageBatch(gw.deps.database.usageWriter, [record], newBatchId());
+    expect(await spend()).toEqual({ token: before.token + 22, channel: before.channel + 22 });
+    expect(await messageRows(gw, acme, conversationId)).toHaveLength(2);
   });
 
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {

@@ -30,7 +30,7 @@ function logger() {
 }
 
 /** A recorder with no timer (each test flushes) and no spill file, writing through `write`. */
-function recorderWith(write: (batch: UsageRecord[]) => Promise<void>, batchSize = 10) {
+function recorderWith(write: (batch: UsageRecord[], batchId: string) => Promise<void>, batchSize = 10) {
   const { lines, logger: log } = logger();
   const rec = createUsageRecorder({ logger: log, flushMs: 1_000_000, batchSize, maxQueue: 100, spillFile: null, write });
   return { rec, lines };
@@ -62,6 +62,52 @@ describe('usage recorder', () => {
     expect(writes).toEqual([[1, 2], [3]]);
     expect(rec.pending).toBe(0);
     expect(rec.written).toBe(3);
+    await rec.close();
+  });
+
+  it('retries a failed batch as it was, under the same id, however many records arrived meanwhile', async () => {
+    // The database may have committed the batch and lost only its reply: the retry must be the same batch
+    // under the same id, which the database then skips (usage-repo.ts, migration 0009).
+    const calls: { id: string; costs: number[] }[] = [];
+    let failures = 1;
+    const { rec } = recorderWith(async (batch, id) => {
+      calls.push({ id, costs: batch.map((r) => r.cost) });
+      if (failures-- > 0) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'CONNECTION_CLOSED' });
+    }, 3);
+    for (const n of [1, 2]) rec.enqueue(record(n));
+    await expect(rec.flush()).rejects.toThrow('Connection terminated');
+    for (const n of [3, 4, 5]) rec.enqueue(record(n));
+    await rec.flush();
+    expect(calls.map((c) => c.costs)).toEqual([[1, 2], [1, 2], [3, 4, 5]]);
+    expect(calls[1]!.id).toBe(calls[0]!.id);
+    expect(calls[2]!.id).not.toBe(calls[0]!.id);
+    expect(rec.written).toBe(5);
+    await rec.close();
+  });
+
+  it('a record written alone keeps one id through its degraded variants and its retry', async () => {
+    const calls: { id: string; messages: number }[] = [];
+    let cut = true;
+    const { rec } = recorderWith(async (batch, id) => {
+      calls.push({ id, messages: batch[0]!.conversation?.messages.length ?? -1 });
+      if (batch.length > 1 || (batch[0]!.conversation?.messages.length ?? 0) > 0) throw dataError('22021');
+      if (cut) {
+        cut = false;
+        throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'CONNECTION_CLOSED' });
+      }
+    });
+    rec.enqueue(record(1));
+    rec.enqueue(record(2));
+    await expect(rec.flush()).rejects.toThrow('Connection terminated');
+    await rec.flush();
+    // The batch; record 1 whole, then without messages (cut); then the retry under that same id, which the
+    // database would skip had the cut write gone through (here it did not: refused again, record 1 is written
+    // alone under a new id); record 2 under its own.
+    const first = calls[1]!.id;
+    expect(calls.slice(1, 4).map((c) => c.id)).toEqual([first, first, first]);
+    expect(calls[3]!.messages).toBe(1);
+    expect(calls.slice(4).every((c) => c.id !== first)).toBe(true);
+    expect(rec.pending).toBe(0);
     await rec.close();
   });
 
