@@ -65,10 +65,14 @@ export async function openDatabase(opts: DatabaseOptions): Promise<Database> {
 
 async function openPostgres(url: string, poolSize: number): Promise<Database> {
   await migrateOnPostgres(url);
-  const connect = (max: number, name: string) =>
-    postgres(url, { max, onnotice: () => {}, connection: { application_name: name, options: `-c role=${APP_ROLE}` } });
+  const connect = (max: number, name: string, extra: postgres.Options<Record<string, postgres.PostgresType>> = {}) =>
+    postgres(url, { max, onnotice: () => {}, connection: { application_name: name, options: `-c role=${APP_ROLE}` }, ...extra });
   const client = connect(poolSize, 'lyss');
-  const writerClient = connect(1, 'lyss-usage');
+  // postgres.js waits longer after each failed reconnect, up to 20 s; a pool has other connections to try
+  // sooner, the writer's one connection does not, and after a 10 s outage it sat idle for up to 20 s while
+  // the usage queue waited (tests/faults/postgres-outage). The writer retries every LYSS_USAGE_FLUSH_MS
+  // anyway: at most ~1 s between its reconnects.
+  const writerClient = connect(1, 'lyss-usage', { backoff: (retries: number) => Math.min(0.05 * 2 ** retries, 1) * (0.5 + Math.random() / 2) });
   const db = drizzlePostgres(client, { schema }) as unknown as Db;
   return {
     db,
