@@ -13,6 +13,12 @@ export interface RecordedMessage {
 }
 
 export interface UsageRecord {
+  /**
+   * Set when the batch it was written in failed for a reason worth retrying: that batch is retried as it was,
+   * under this id, even after a spill to disk and a restart, so that one the database committed without the
+   * reply reaching us is not written twice (migration 0009).
+   */
+  batchId?: string;
   tenantId: string;
   tokenId: string;
   userId: string;

@@ -63,12 +63,6 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
   let flushing: Promise<void> | null = null;
   let failures = 0;
   let closed = false;
-  /**
-   * The batch at the head of the queue whose write failed for a reason worth retrying: it is retried as is,
-   * under the same id, so that one the database committed without the reply reaching us is not written twice.
-   */
-  let retry: { id: string; size: number } | null = null;
-
   replaySpill();
 
   const timer = setInterval(() => void tick(), opts.flushMs);
@@ -93,10 +87,13 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
 
   function flushOnce(): Promise<void> {
     if (flushing) return flushing;
-    const size = retry?.size ?? Math.min(queue.length, opts.batchSize);
-    if (size === 0) return Promise.resolve();
-    const id = retry?.id ?? newBatchId();
-    retry = null;
+    const head = queue[0];
+    if (!head) return Promise.resolve();
+    // A batch whose write failed is retried as it was (its records carry its id), else up to batchSize new ones.
+    let size = 0;
+    if (head.batchId) while (size < queue.length && queue[size]!.batchId === head.batchId) size++;
+    else while (size < queue.length && size < opts.batchSize && !queue[size]!.batchId) size++;
+    const id = head.batchId ?? newBatchId();
     const batch = queue.slice(0, size);
     flushing = (async () => {
       try {
@@ -105,18 +102,20 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
         done(batch.length);
       } catch (err) {
         if (!isDataError(err)) {
-          retry = { id, size };
+          for (const record of batch) record.batchId = id;
           throw err;
         }
-        // The database refused something in the batch for good: retrying the batch would refuse it forever and
-        // hold back every record queued behind it. Write the records one by one, so only the bad one is affected.
+        // The database refused something in the batch for good (so nothing of it was written under its id):
+        // retrying the batch would refuse it forever and hold back every record queued behind it. Write the
+        // records one by one, so only the bad one is affected.
         opts.logger.warn('usage batch refused by the database; writing its records one by one', { err, count: batch.length });
+        for (const record of batch) delete record.batchId;
         for (const record of batch) {
           const recordId = newBatchId();
           try {
             done(1, (await writeAlone(record, recordId)) ? 1 : 0);
           } catch (e) {
-            retry = { id: recordId, size: 1 };
+            record.batchId = recordId;
             throw e;
           }
         }
@@ -226,7 +225,6 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
       if (queue.length > 0 && opts.spillFile) {
         spill(queue);
         queue = [];
-        retry = null;
       }
     },
   };

@@ -3,6 +3,9 @@
  * each exactly once when the database returns; a record the database refuses for good is isolated
  * (degraded step by step) instead of jamming the queue behind it.
  */
+import { mkdtempSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createUsageRecorder, isDataError } from '../../../src/usage/usage-recorder.js';
 import type { UsageRecord } from '../../../src/usage/usage-record.js';
@@ -83,6 +86,33 @@ describe('usage recorder', () => {
     expect(calls[2]!.id).not.toBe(calls[0]!.id);
     expect(rec.written).toBe(5);
     await rec.close();
+  });
+
+  it('a batch spilled at shutdown while it was being retried is written at the next start under its id', async () => {
+    const spillFile = path.join(mkdtempSync(path.join(os.tmpdir(), 'lyss-spill-')), 'usage-spill.jsonl');
+    const calls: { id: string; costs: number[] }[] = [];
+    let down = true;
+    const write = async (batch: UsageRecord[], id: string) => {
+      calls.push({ id, costs: batch.map((r) => r.cost) });
+      if (down) throw Object.assign(new Error('Connection terminated unexpectedly'), { code: 'CONNECTION_CLOSED' });
+    };
+    const options = { logger: logger().logger, flushMs: 1_000_000, batchSize: 2, maxQueue: 100, spillFile, write };
+    const first = createUsageRecorder(options);
+    for (const n of [1, 2, 3]) first.enqueue(record(n));
+    await expect(first.flush()).rejects.toThrow('Connection terminated');
+    await first.close(0);
+    down = false;
+    const second = createUsageRecorder(options);
+    await second.flush();
+    // [1, 2] failed under one id (perhaps committed, reply lost): after the restart it goes again under that
+    // id, which the database would skip; 3 was never tried and gets a batch of its own.
+    const failed = calls[0]!;
+    expect(failed.costs).toEqual([1, 2]);
+    expect(calls.at(-2)).toEqual({ id: failed.id, costs: [1, 2] });
+    expect(calls.at(-1)!.costs).toEqual([3]);
+    expect(calls.at(-1)!.id).not.toBe(failed.id);
+    expect(second.pending).toBe(0);
+    await second.close();
   });
 
   it('a record written alone keeps one id through its degraded variants and its retry', async () => {
