@@ -13,10 +13,9 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { paced, saturate } from './load.js';
-import { cpuSeconds, ROOT, sleep } from './procs.js';
-import { startProfileStack } from './profile-stack.js';
+import { ROOT, sleep } from './procs.js';
+import { startProfileStack, warmUp } from './profile-stack.js';
 import { requestVariants } from './seed.js';
-import { warmUntilSteady } from './warm-up.js';
 import { frameLocator } from './cpuprofile-summary.js';
 
 interface AllocNode {
@@ -36,11 +35,7 @@ const file = path.join(dataDir, 'alloc.heapprofile');
 
 try {
   const requests = requestVariants(seed.tokens, { stream });
-  const warmedUp = await warmUntilSteady(s.warmupSeconds, async () => {
-    const cpuBefore = cpuSeconds(gateway.pid) ?? 0;
-    const w = await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream });
-    return (((cpuSeconds(gateway.pid) ?? 0) - cpuBefore) * 1e6) / Math.max(1, w.ok);
-  });
+  const warmedUp = await warmUp(stack, requests, stream);
   if (survivors) writeFileSync(path.join(dataDir, 'alloc-survivors'), '');
   process.kill(gateway.pid, 'SIGUSR2');
   const r = rate > 0

@@ -8,7 +8,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { createDatabase, dropDatabase, spawnGateway, waitReady } from './gateway.js';
-import { freePort, stopChild, type Child } from './procs.js';
+import { cpuSeconds, freePort, stopChild, type Child } from './procs.js';
+import { saturate, type Req } from './load.js';
+import { warmUntilSteady } from './warm-up.js';
 import type { Seed } from './seed.js';
 import { buildHelpers, loadSettings, newSecretKey, probePostgres, probeRedis, startMockChild, writeSeed, type Settings } from './setup.js';
 
@@ -65,4 +67,17 @@ export async function startProfileStack(name: string, nodeArgs: (workDir: string
     await stop();
     throw err;
   }
+}
+
+/**
+ * Warms the stack's gateway up under the saturation load (the caches a profile must not show filling), in
+ * slices until its CPU per answer stops falling; returns the seconds spent.
+ */
+export function warmUp(stack: ProfileStack, requests: readonly Req[], stream: boolean): Promise<number> {
+  const { s, gateway, url } = stack;
+  return warmUntilSteady(s.warmupSeconds, async () => {
+    const cpuBefore = cpuSeconds(gateway.pid) ?? 0;
+    const w = await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream });
+    return (((cpuSeconds(gateway.pid) ?? 0) - cpuBefore) * 1e6) / Math.max(1, w.ok);
+  });
 }

@@ -11,10 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { renderSummary, summarize } from './cpuprofile-summary.js';
 import { saturate } from './load.js';
-import { cpuSeconds, ROOT, stopChild } from './procs.js';
-import { startProfileStack } from './profile-stack.js';
+import { ROOT, stopChild } from './procs.js';
+import { startProfileStack, warmUp } from './profile-stack.js';
 import { requestVariants } from './seed.js';
-import { warmUntilSteady } from './warm-up.js';
 
 const stream = process.env.BENCH_PROFILE_STREAM === '1';
 const profDirOf = (workDir: string) => path.join(workDir, 'prof');
@@ -29,11 +28,7 @@ try {
   const requests = requestVariants(seed.tokens, { stream });
   // Until the caches are full the profile shows PostgreSQL reads a warm gateway never makes (on a slow machine
   // a fixed 2 s left postgres.js at 18 % of the profile instead of 3 %).
-  const warmedUp = await warmUntilSteady(s.warmupSeconds, async () => {
-    const cpuBefore = cpuSeconds(gateway.pid) ?? 0;
-    const w = await saturate({ url, connections: s.connections, seconds: s.warmupSeconds, requests, stream });
-    return (((cpuSeconds(gateway.pid) ?? 0) - cpuBefore) * 1e6) / Math.max(1, w.ok);
-  });
+  const warmedUp = await warmUp(stack, requests, stream);
   const loadFrom = performance.now() - spawnedAt;
   const r = await saturate({ url, connections: s.connections, seconds: s.profileSeconds, requests, stream });
   const loadTo = performance.now() - spawnedAt;

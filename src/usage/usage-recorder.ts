@@ -63,6 +63,7 @@ export function createUsageRecorder(opts: RecorderOptions): UsageRecorder {
   let flushing: Promise<void> | null = null;
   let failures = 0;
   let closed = false;
+
   replaySpill();
 
   const timer = setInterval(() => void tick(), opts.flushMs);
