@@ -4,10 +4,11 @@
  * moments: ready, after the warm-up, while the open streams of scenario 4 are all open, after them.
  * BENCH_MEMORY_SNAPSHOT=1 also takes a heap snapshot while the streams are open and summarises it by
  * constructor (self sizes), which names what each open stream holds; writing it stops the gateway for a while,
- * so streams then fail and the figures after it are not a normal run's. Writes bench/results/memory-latest.md.
+ * so streams then fail and the figures after it are not a normal run's; BENCH_MEMORY_SNAPSHOT_KEEP=<file> keeps the
+ * snapshot there (open it in Chrome's DevTools). Writes bench/results/memory-latest.md.
  * `npm run build && npm run bench:memory`
  */
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openStreams, saturate, type StreamsResult } from './load.js';
@@ -73,6 +74,7 @@ try {
   const snap = reports.find((r) => r.snapshot)?.snapshot;
   // Before stop(), which removes the work dir the snapshot is in.
   if (snap) snapshotKinds = summarizeHeapSnapshot(snap);
+  if (snap && process.env.BENCH_MEMORY_SNAPSHOT_KEEP) copyFileSync(snap, process.env.BENCH_MEMORY_SNAPSHOT_KEEP);
 } finally {
   await stack.stop();
 }

@@ -13,7 +13,7 @@ const SIZES = [100_000, 0];
 
 async function measure(size: number | null): Promise<void> {
   const { countText } = await import('../src/relay/tokenize.js');
-  if (size !== null) (await import('gpt-tokenizer/encoding/o200k_base')).setMergeCacheSize(size);
+  if (size !== null) (await import('../src/relay/o200k.js')).o200k.setMergeCacheSize(size);
   const gc = globalThis.gc!;
   const mem = () => {
     gc();

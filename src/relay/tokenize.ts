@@ -3,7 +3,7 @@
  * encoding of current OpenAI models; other vendors' tokenizers differ by a few percent, which the
  * reservation margin absorbs (see README, "Quota").
  */
-import { countTokens, setMergeCacheSize } from 'gpt-tokenizer/encoding/o200k_base';
+import { o200k } from './o200k.js';
 
 /**
  * The library caches the BPE merges of up to 100,000 words. Each distinct multi-token word (an id, a hash, a
@@ -11,7 +11,7 @@ import { countTokens, setMergeCacheSize } from 'gpt-tokenizer/encoding/o200k_bas
  * day of varied prompts, and evicting from a Map that size is slower than merging again. 10,000 entries keep
  * a long system prompt resent every turn as fast as the default does (bench/tokenizer-cache.ts).
  */
-setMergeCacheSize(10_000);
+o200k.setMergeCacheSize(10_000);
 
 /** OpenAI's chat format costs a few tokens per message and per reply on top of the content. */
 const PER_MESSAGE = 4;
@@ -50,7 +50,7 @@ export function countText(text: string): number {
 }
 
 function countPieces(text: string): number {
-  if (text.length <= PIECE) return countTokens(text, PLAIN);
+  if (text.length <= PIECE) return o200k.countTokens(text, PLAIN);
   let total = 0;
   for (let start = 0; start < text.length; ) {
     let end = Math.min(text.length, start + PIECE);
@@ -61,7 +61,7 @@ function countPieces(text: string): number {
       if (space > 0) end = space;
       else if (isHighSurrogate(text.charCodeAt(end - 1))) end--;
     }
-    total += countTokens(text.slice(start, end), PLAIN);
+    total += o200k.countTokens(text.slice(start, end), PLAIN);
     start = end;
   }
   return total;
