@@ -44,8 +44,8 @@ export class ChunkSummary {
   count = 0;
   /** Some choice (any index) reported a finish_reason: the answer is complete. */
   finished = false;
-  private content = '';
-  private readonly calls: StoredToolCall[] = [];
+  private readonly content = new TextParts();
+  private readonly calls: { id: string; type: string; name: string; arguments: TextParts }[] = [];
   private usage: Usage | null = null;
   private finishReason: string | null = null;
 
@@ -53,7 +53,7 @@ export class ChunkSummary {
     this.count++;
     const text = contentChunkText(data);
     if (text !== null) {
-      this.content += text;
+      this.content.add(text);
       return;
     }
     let chunk: { choices?: { index?: number; delta?: ChunkDelta; text?: string; finish_reason?: string | null }[]; usage?: unknown };
@@ -71,25 +71,44 @@ export class ChunkSummary {
       if (finish) this.finished = true;
       if ((choice.index ?? 0) !== 0) continue;
       if (finish) this.finishReason = finish;
-      if (typeof choice.text === 'string') this.content += choice.text;
+      if (typeof choice.text === 'string') this.content.add(choice.text);
       const delta = choice.delta;
       if (!delta || typeof delta !== 'object') continue;
-      if (typeof delta.content === 'string') this.content += delta.content;
+      if (typeof delta.content === 'string') this.content.add(delta.content);
       for (const tc of Array.isArray(delta.tool_calls) ? delta.tool_calls : []) {
         if (!tc || typeof tc !== 'object') continue;
         // A small array index only: `calls[tc.index]` must never reach Array.prototype (`"__proto__"`).
         const i = Number.isInteger(tc.index) && tc.index! >= 0 && tc.index! < 128 ? tc.index! : 0;
-        const call = (this.calls[i] ??= { id: '', type: 'function', function: { name: '', arguments: '' } });
+        const call = (this.calls[i] ??= { id: '', type: 'function', name: '', arguments: new TextParts() });
         if (typeof tc.id === 'string' && tc.id) call.id = tc.id;
         if (typeof tc.type === 'string' && tc.type) call.type = tc.type;
-        if (typeof tc.function?.name === 'string') call.function.name += tc.function.name;
-        if (typeof tc.function?.arguments === 'string') call.function.arguments += tc.function.arguments;
+        if (typeof tc.function?.name === 'string') call.name += tc.function.name;
+        if (typeof tc.function?.arguments === 'string') call.arguments.add(tc.function.arguments);
       }
     }
   }
 
   result(): ReplySummary {
-    return { content: this.content, toolCalls: this.calls.filter(Boolean), usage: this.usage, finishReason: this.finishReason };
+    const toolCalls = this.calls.filter(Boolean).map((c) => ({ id: c.id, type: c.type, function: { name: c.name, arguments: c.arguments.toString() } }));
+    return { content: this.content.toString(), toolCalls, usage: this.usage, finishReason: this.finishReason };
+  }
+}
+
+/**
+ * Text that arrives in many small pieces. With `+=` a string keeps every piece and a 32-byte link to it until
+ * it is read: ~80 KB held for a 2,000-chunk answer of 7 KB, by each open stream. Joined every 64 pieces it
+ * stays one flat string and a short tail (~8 KB), and costs less CPU than the links did.
+ */
+export class TextParts {
+  private parts: string[] = [];
+
+  add(piece: string): void {
+    this.parts.push(piece);
+    if (this.parts.length === 64) this.parts = [this.parts.join('')];
+  }
+
+  toString(): string {
+    return this.parts.join('');
   }
 }
 

@@ -45,6 +45,18 @@ describe('summarizeChunks', () => {
     expect(Object.keys(Array.prototype)).toEqual([]);
   });
 
+  it('reassembles a long answer and long tool-call arguments piece by piece, in order', () => {
+    const words = Array.from({ length: 1_000 }, (_, i) => ` w${i}`);
+    const args = Array.from({ length: 300 }, (_, i) => `${i},`);
+    const chunks = [
+      ...words.map((w) => JSON.stringify({ choices: [{ index: 0, delta: { content: w }, finish_reason: null }] })),
+      ...args.map((a, i) => JSON.stringify({ choices: [{ index: 0, delta: { tool_calls: [{ index: 0, ...(i === 0 ? { id: 'call_1', type: 'function' } : {}), function: { ...(i < 2 ? { name: 'f' } : {}), arguments: a } }] } }] })),
+    ];
+    const s = summarizeChunks(chunks);
+    expect(s.content).toBe(words.join(''));
+    expect(s.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'ff', arguments: args.join('') } }]);
+  });
+
   it('keeps only well-formed tool calls from a non-stream answer', () => {
     const s = summarizeCompletion({ choices: [{ message: { content: null, tool_calls: [1, null, { function: 5 }, { id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] } }] });
     expect(s.toolCalls.map((t) => t.function.name + t.function.arguments)).toEqual(['', 'f{}']);
