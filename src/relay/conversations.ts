@@ -5,7 +5,7 @@
  * (the id goes out with the answer's first byte), then while its usage record waits to be written (the queue
  * is asked before the database, since a record leaves it only once its row is committed).
  */
-import { v7 as timeOrderedUuid } from 'uuid';
+import { timeOrderedId } from '../time-ordered-id.js';
 import { and, eq, ne } from 'drizzle-orm';
 import { GatewayError } from '../errors.js';
 import type { Db } from '../db/client.js';
@@ -47,7 +47,7 @@ export function createConversationCache(db: Db, isQueued: (userId: string, conve
       if (header === undefined || header === '') {
         // Time-ordered (UUIDv7): new conversations land at the end of chat_conversations' indexes and of the
         // messages' conversation index, instead of on random pages that outgrow the cache as the table grows.
-        const id = timeOrderedUuid();
+        const id = timeOrderedId();
         add(running, `${principal.userId}:${id}`);
         return { id, isNew: true };
       }

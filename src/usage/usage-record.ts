@@ -1,5 +1,5 @@
 /** What one served request leaves behind, queued in memory until the batch writer stores it. */
-import { v7 as timeOrderedUuid } from 'uuid';
+import { timeOrderedId } from '../time-ordered-id.js';
 import type { StoredToolCall } from '../db/schema/chat-messages.js';
 
 export interface RecordedMessage {
@@ -43,6 +43,6 @@ export interface UsageRecord {
 
 /** A usage batch's id: time-ordered (UUIDv7), so the database forgets old ones by key range (migration 0009). */
 export function newBatchId(): string {
-  return timeOrderedUuid();
+  return timeOrderedId();
 }
 
