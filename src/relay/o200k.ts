@@ -10,23 +10,23 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { GptEncoding } from 'gpt-tokenizer/GptEncoding';
 
-const require = createRequire(import.meta.url);
+const requireHere = createRequire(import.meta.url);
 
 /**
  * The ranks as the bundled module holds them: a token is its text where its bytes are UTF-8 (and do not begin
  * with a byte-order mark, which a decoder would drop), its bytes otherwise. Each line is `<base64> <rank>`.
  */
 export function readO200kRanks(): (string | number[])[] {
-  const text = readFileSync(require.resolve('gpt-tokenizer/data/o200k_base.tiktoken'), 'latin1');
+  const text = readFileSync(requireHere.resolve('gpt-tokenizer/data/o200k_base.tiktoken'), 'latin1');
   const ranks: (string | number[])[] = [];
-  for (let start = 0; start < text.length; ) {
-    const space = text.indexOf(' ', start);
-    let end = text.indexOf('\n', space);
-    if (end < 0) end = text.length;
-    const bytes = Buffer.from(text.slice(start, space), 'base64');
+  for (const line of text.split('\n')) {
+    if (line === '') continue;
+    const space = line.indexOf(' ');
+    const rank = space > 0 && space < line.length - 1 ? Number(line.slice(space + 1)) : NaN;
+    if (!Number.isInteger(rank) || rank < 0) throw new Error(`o200k_base ranks: bad line "${line.slice(0, 40)}"`);
+    const bytes = Buffer.from(line.slice(0, space), 'base64');
     const bom = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf;
-    ranks[Number(text.slice(space + 1, end))] = isUtf8(bytes) && !bom ? bytes.toString('utf8') : [...bytes];
-    start = end + 1;
+    ranks[rank] = isUtf8(bytes) && !bom ? bytes.toString('utf8') : [...bytes];
   }
   return ranks;
 }

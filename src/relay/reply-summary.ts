@@ -96,19 +96,24 @@ export class ChunkSummary {
 
 /**
  * Text that arrives in many small pieces. With `+=` a string keeps every piece and a 32-byte link to it until
- * it is read: ~80 KB held for a 2,000-chunk answer of 7 KB, by each open stream. Joined every 64 pieces it
- * stays one flat string and a short tail (~8 KB), and costs less CPU than the links did.
+ * it is read: ~80 KB held for a 2,000-chunk answer of 7 KB, by each open stream. Linked in blocks of 64 joined
+ * pieces it holds a sixty-fourth of the links (~9 KB for that answer), stays linear however long the answer,
+ * and costs less CPU than the links did.
  */
 export class TextParts {
-  private parts: string[] = [];
+  private head = '';
+  private tail: string[] = [];
 
   add(piece: string): void {
-    this.parts.push(piece);
-    if (this.parts.length === 64) this.parts = [this.parts.join('')];
+    this.tail.push(piece);
+    if (this.tail.length === 64) {
+      this.head += this.tail.join('');
+      this.tail = [];
+    }
   }
 
   toString(): string {
-    return this.parts.join('');
+    return this.head + this.tail.join('');
   }
 }
 
