@@ -64,8 +64,10 @@ export function summarizeHeapSnapshot(file: string): HeapKinds {
   const stackNode = new Int32Array(count);
   const stackEdge = new Uint32Array(count);
   const seen = new Uint8Array(count);
+  // Node 0 is the snapshot's root: it finishes last, so the iteration below (reverse post-order) starts after it.
   let depth = 1;
   seen[0] = 1;
+  stackNode[0] = 0;
   stackEdge[0] = firstEdge[0]!;
   while (depth > 0) {
     const n = stackNode[depth - 1]!;
