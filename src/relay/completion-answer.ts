@@ -37,25 +37,34 @@ export function upstreamBody(r: RelayDeps, body: Record<string, unknown>, channe
 }
 
 /** Sends the answer to the client and returns what it said. Throws BeforeFirstByteError to fail over. */
-export async function relayCompletion(
+export function relayCompletion(
   r: RelayDeps,
   ctx: RequestContext,
   attempt: Attempt,
   protocol: Protocol,
   o: { stream: boolean; headers: OutgoingHttpHeaders; pctx: ProtocolContext },
 ): Promise<ReplySummary> {
-  if (o.stream) {
-    const relayed = await relaySse({
-      body: attempt.response.body,
-      res: ctx.res,
-      headers: { ...o.headers, ...SSE_HEADERS },
-      mapper: protocol.streamMapper(o.pctx),
-      hold: (data) => protocol.hold(data, o.pctx),
-      abort: ctx.abort,
-    });
-    if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
+  return o.stream ? relayStream(r, ctx, attempt, protocol, o) : relayWhole(ctx, attempt, protocol, o);
+}
+
+/** Not an async function: nothing of it stays suspended for the minutes a stream may last. */
+function relayStream(r: RelayDeps, ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: { headers: OutgoingHttpHeaders; pctx: ProtocolContext }): Promise<ReplySummary> {
+  const { requestId } = ctx;
+  const { pctx } = o;
+  return relaySse({
+    body: attempt.response.body,
+    res: ctx.res,
+    headers: { ...o.headers, ...SSE_HEADERS },
+    mapper: protocol.streamMapper(pctx),
+    hold: (data) => protocol.hold(data, pctx),
+    abort: ctx.abort,
+  }).then((relayed) => {
+    if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId, outcome: relayed.outcome, err: relayed.error });
     return relayed.summary;
-  }
+  });
+}
+
+async function relayWhole(ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: { headers: OutgoingHttpHeaders; pctx: ProtocolContext }): Promise<ReplySummary> {
   let text: string;
   let parsed: unknown;
   try {

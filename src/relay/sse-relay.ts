@@ -81,7 +81,9 @@ export function relaySse(opts: {
   hold: (data: string) => boolean;
   abort: ClientAbort;
 }): Promise<RelayedStream> {
-  const { body, res, mapper } = opts;
+  // Closures below keep what they name for the stream's life: not `opts`, and the headers only until sent.
+  const { body, res, mapper, hold, abort } = opts;
+  let headers: OutgoingHttpHeaders | null = opts.headers;
   const summary = new ChunkSummary();
   /** The re-framed events to send next, or (`raw`) the upstream bytes that carry them unchanged. */
   let out = '';
@@ -106,7 +108,7 @@ export function relaySse(opts: {
         continue;
       }
       summary.add(data);
-      if (opts.hold(data)) verbatim = false;
+      if (hold(data)) verbatim = false;
       else out += `data: ${data}\n\n`;
     }
   };
@@ -124,7 +126,8 @@ export function relaySse(opts: {
     if (!last && raw === null && out.length === 0) return true;
     if (!started) {
       started = true;
-      res.writeHead(200, opts.headers);
+      res.writeHead(200, headers!);
+      headers = null;
     }
     const bytes = raw;
     const text = out;
@@ -156,13 +159,13 @@ export function relaySse(opts: {
       else resolve(result);
     };
     const clientClosed = (error: unknown) => {
-      opts.abort.abort();
+      abort.abort();
       body.destroy();
       end({ outcome: 'client_closed', summary: summary.result(), error });
     };
     const fail = (err: unknown) => {
       if (over) return;
-      if (opts.abort.aborted || res.destroyed) return clientClosed(err);
+      if (abort.aborted || res.destroyed) return clientClosed(err);
       body.destroy();
       if (!started) return end(new BeforeFirstByteError(err));
       // After the first byte the only honest end is an error frame; the stream then closes.
