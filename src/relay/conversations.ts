@@ -98,12 +98,25 @@ export function newMessages(messages: readonly ChatMessage[]): ChatMessage[] {
   return messages.slice(last + 1).filter((m) => m.role === 'user' || m.role === 'tool');
 }
 
+const TITLE_LENGTH = 100;
+
+/** The first user message's first 100 characters, its whitespace collapsed. */
 export function titleFrom(messages: readonly ChatMessage[]): string {
   const first = messages.find((m) => m.role === 'user');
-  const text = first ? textOf(first.content).replace(/\s+/g, ' ').trim() : '';
-  if (!text) return 'New conversation';
-  return text.length > 100 ? `${text.slice(0, 99)}…` : text;
+  const text = first ? textOf(first.content) : '';
+  // Collapsing a prefix, not a whole pasted document: a title only needs its beginning. A prefix that is
+  // mostly whitespace may collapse to no more than a title; then the whole text decides.
+  let title = collapseWhitespace(text.slice(0, 4 * TITLE_LENGTH));
+  if (title.length <= TITLE_LENGTH && text.length > 4 * TITLE_LENGTH) title = collapseWhitespace(text);
+  if (!title) return 'New conversation';
+  if (title.length <= TITLE_LENGTH) return title;
+  // Never between the halves of a surrogate pair (an emoji): half of one is not text.
+  const end = isHighSurrogate(title.charCodeAt(TITLE_LENGTH - 2)) ? TITLE_LENGTH - 2 : TITLE_LENGTH - 1;
+  return `${title.slice(0, end)}…`;
 }
+
+const collapseWhitespace = (text: string): string => text.replace(/\s+/g, ' ').trim();
+const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
 
 export function systemPromptOf(messages: readonly ChatMessage[]): string | null {
   const system = messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));
