@@ -51,9 +51,14 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${JSON.stringify(batch)}::json)`);
 }
 
-/** PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings. */
+/**
+ * PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings, and its json parser refuses
+ * half a surrogate pair (a client may send one; a cut through an emoji leaves one): the batch would fail and
+ * the record lose its messages. Halves become U+FFFD, as a UTF-8 decoder would make them.
+ */
 function text(value: string): string {
-  return value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  const clean = value.includes('\u0000') ? value.replaceAll('\u0000', '') : value;
+  return clean.isWellFormed() ? clean : clean.toWellFormed();
 }
 
 /** At most `width` characters (code points, as varchar counts them), NUL-free. */
@@ -63,9 +68,12 @@ function clip(value: string, width: number): string {
   return Array.from(clean).slice(0, width).join('');
 }
 
+/** JSON.stringify writes NUL and half surrogate pairs as `\u` escapes, which PostgreSQL refuses as well (see text()). */
+const REFUSED_ESCAPE = /\\u0000|\\ud[89a-f][0-9a-f]{2}/i;
+
 function toolCalls(calls: StoredToolCall[]): StoredToolCall[] {
-  const json = JSON.stringify(calls);
-  return json.includes('\\u0000') ? (JSON.parse(json.replaceAll('\\u0000', '')) as StoredToolCall[]) : calls;
+  if (!REFUSED_ESCAPE.test(JSON.stringify(calls))) return calls;
+  return JSON.parse(JSON.stringify(calls, (_key, value: unknown) => (typeof value === 'string' ? text(value) : value))) as StoredToolCall[];
 }
 
 function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, Spend> {

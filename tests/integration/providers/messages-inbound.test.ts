@@ -387,14 +387,14 @@ describe('errors, in Anthropic shape', () => {
 
     const notJson = await fetch(`${gw.url}/v1/messages`, { method: 'POST', headers: { 'x-api-key': TEST_TOKEN, 'content-type': 'application/json' }, body: '{' });
     expect(notJson.status).toBe(400);
-    expect((await notJson.json()).error.type).toBe('invalid_request_error');
+    expect(((await notJson.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
     expect(openaiUp.requests).toHaveLength(0);
   });
 
   it('refuses a server tool an OpenAI channel cannot run, before calling upstream', async () => {
     const res = await raw({ model: 'gpt-4o-mini', max_tokens: 8, tools: [{ type: 'web_search_20250305', name: 'web_search' }], messages: [{ role: 'user', content: 'Hi' }] });
     expect(res.status).toBe(400);
-    expect((await res.json()).error.type).toBe('invalid_request_error');
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe('invalid_request_error');
     expect(openaiUp.requests).toHaveLength(0);
   });
 

@@ -291,6 +291,38 @@ describe('usage records', () => {
     expect(gw.deps.relay.usage.pending).toBe(0);
   });
 
+  it('half surrogate pairs (a client may send them) are stored as U+FFFD, with every message', async () => {
+    const token = await tokenRow(gw, acme, 'ci');
+    const channel = await channelRow(gw, acme, 'openai-main');
+    const conversationId = crypto.randomUUID();
+    const record: UsageRecord = {
+      tenantId: acme,
+      tokenId: token.id,
+      userId: token.userId,
+      channelId: channel.id,
+      cost: 3,
+      promptTokens: 2,
+      completionTokens: 1,
+      model: 'gpt-4o-mini',
+      at: new Date().toISOString(),
+      conversation: {
+        id: conversationId,
+        title: 'half \ud83d',
+        systemPrompt: 'sys \udc00',
+        messageCount: 2,
+        messages: [
+          { role: 'user', content: 'lone \ud83d here', tokenCount: 1 },
+          { role: 'assistant', content: 'ok', tokenCount: 1, toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":"\udc00"}' } }] },
+        ],
+      },
+    };
+    await writeUsageBatch(gw.deps.database.usageWriter, [record]);
+    const rows = await messageRows(gw, acme, conversationId);
+    expect(rows.map((r) => r.content)).toEqual(['lone \ufffd here', 'ok']);
+    expect(rows[1]!.toolCalls).toEqual([{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":"\ufffd"}' } }]);
+    expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ title: 'half \ufffd', systemPrompt: 'sys \ufffd' });
+  });
+
   it('the token of a user deleted before the batch was written does not jam the writer', async () => {
     const key = 'lyss-gone-0123456789abcdef0123456789abcde';
     await gw.apply({
