@@ -13,6 +13,7 @@ import { BeforeFirstByteError } from './sse-relay.js';
 import { baseHeaders, writeWithBackpressure } from './respond.js';
 import { relayCompletion, upstreamBody, type CompletionBudget } from './completion-answer.js';
 import { countInput, countText } from './tokenize.js';
+import { reportedTokens } from './reply-summary.js';
 import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { Principal } from '../tokens/principal.js';
@@ -104,8 +105,8 @@ export async function handleEmbeddings(r: RelayDeps, incoming: IncomingMessage, 
       }
       if (res.destroyed) await body.return?.().catch(() => undefined);
       res.end();
-      const m = /"prompt_tokens"\s*:\s*(\d+)/.exec(tail);
-      const prompt = m ? Number(m[1]) : promptTokens >= 0 ? promptTokens : countInput(req.input);
+      const reported = reportedTokens(Number(/"prompt_tokens"\s*:\s*(\d+)/.exec(tail)?.[1]));
+      const prompt = reported ?? (promptTokens >= 0 ? promptTokens : countInput(req.input));
       await record(r, principal, attempt, req.model, prompt, 0, ctx);
     },
   });

@@ -14,10 +14,20 @@ export interface ReplySummary {
   finishReason: string | null;
 }
 
+/**
+ * A token count an upstream reported, if it is one: a whole number from 0 to what chat_messages.token_count
+ * (an integer column) holds. Anything else (negative, fractional, absurd) is treated as not reported, and the
+ * gateway counts for itself: a negative count would refund quota, an overflowing one fail the usage batch.
+ */
+export function reportedTokens(value: unknown): number | null {
+  return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 2_147_483_647 ? (value as number) : null;
+}
+
 function readUsage(u: unknown): Usage | null {
   if (!u || typeof u !== 'object') return null;
-  const { prompt_tokens, completion_tokens } = u as Record<string, unknown>;
-  if (typeof prompt_tokens !== 'number' || typeof completion_tokens !== 'number') return null;
+  const prompt_tokens = reportedTokens((u as Record<string, unknown>).prompt_tokens);
+  const completion_tokens = reportedTokens((u as Record<string, unknown>).completion_tokens);
+  if (prompt_tokens === null || completion_tokens === null) return null;
   return { prompt_tokens, completion_tokens, total_tokens: prompt_tokens + completion_tokens };
 }
 

@@ -57,6 +57,14 @@ describe('summarizeChunks', () => {
     expect(s.toolCalls).toEqual([{ id: 'call_1', type: 'function', function: { name: 'ff', arguments: args.join('') } }]);
   });
 
+  it('takes no usage that is not a token count (negative, fractional, past an integer column)', () => {
+    for (const usage of [{ prompt_tokens: -5, completion_tokens: 1 }, { prompt_tokens: 3, completion_tokens: 1.5 }, { prompt_tokens: 3, completion_tokens: 3e9 }, { prompt_tokens: '3', completion_tokens: 1 }]) {
+      expect(summarizeCompletion({ choices: [{ message: { content: 'x' } }], usage }).usage).toBeNull();
+      expect(summarizeChunks([JSON.stringify({ choices: [{ index: 0, delta: { content: 'x' }, finish_reason: 'stop' }], usage })]).usage).toBeNull();
+    }
+    expect(summarizeCompletion({ choices: [], usage: { prompt_tokens: 0, completion_tokens: 2_147_483_647 } }).usage).toEqual({ prompt_tokens: 0, completion_tokens: 2_147_483_647, total_tokens: 2_147_483_647 });
+  });
+
   it('keeps only well-formed tool calls from a non-stream answer', () => {
     const s = summarizeCompletion({ choices: [{ message: { content: null, tool_calls: [1, null, { function: 5 }, { id: 'c', type: 'function', function: { name: 'f', arguments: '{}' } }] } }] });
     expect(s.toolCalls.map((t) => t.function.name + t.function.arguments)).toEqual(['', 'f{}']);
