@@ -59,6 +59,14 @@ async function spend(tenantId = acme) {
   return { token: (await tokenRow(gw, tenantId, 'ci')).usedQuota, channel: (await channelRow(gw, tenantId, 'openai-main')).usedQuota };
 }
 
+/** A record of acme's `ci` token on `openai-main`, as the relay queues one: `cost` units for as many tokens. */
+async function ciRecord(cost: number, conversation: NonNullable<UsageRecord['conversation']>): Promise<UsageRecord> {
+  const token = await tokenRow(gw, acme, 'ci');
+  const channel = await channelRow(gw, acme, 'openai-main');
+  const at = new Date().toISOString();
+  return { tenantId: acme, tokenId: token.id, userId: token.userId, channelId: channel.id, cost, promptTokens: cost - 1, completionTokens: 1, model: 'gpt-4o-mini', at, conversation };
+}
+
 describe('usage records', () => {
   it('a chat completion: spend, last_used_at, a new conversation titled from the first user message, two messages', async () => {
     const before = await spend();
@@ -292,30 +300,17 @@ describe('usage records', () => {
   });
 
   it('half surrogate pairs (a client may send them) are stored as U+FFFD, with every message', async () => {
-    const token = await tokenRow(gw, acme, 'ci');
-    const channel = await channelRow(gw, acme, 'openai-main');
     const conversationId = crypto.randomUUID();
-    const record: UsageRecord = {
-      tenantId: acme,
-      tokenId: token.id,
-      userId: token.userId,
-      channelId: channel.id,
-      cost: 3,
-      promptTokens: 2,
-      completionTokens: 1,
-      model: 'gpt-4o-mini',
-      at: new Date().toISOString(),
-      conversation: {
-        id: conversationId,
-        title: 'half \ud83d',
-        systemPrompt: 'sys \udc00',
-        messageCount: 2,
-        messages: [
-          { role: 'user', content: 'lone \ud83d here', tokenCount: 1 },
-          { role: 'assistant', content: 'ok', tokenCount: 1, toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":"\udc00"}' } }] },
-        ],
-      },
-    };
+    const record = await ciRecord(3, {
+      id: conversationId,
+      title: 'half \ud83d',
+      systemPrompt: 'sys \udc00',
+      messageCount: 2,
+      messages: [
+        { role: 'user', content: 'lone \ud83d here', tokenCount: 1 },
+        { role: 'assistant', content: 'ok', tokenCount: 1, toolCalls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: '{"a":"\udc00"}' } }] },
+      ],
+    });
     await writeUsageBatch(gw.deps.database.usageWriter, [record]);
     const rows = await messageRows(gw, acme, conversationId);
     expect(rows.map((r) => r.content)).toEqual(['lone \ufffd here', 'ok']);
@@ -416,21 +411,8 @@ describe('usage batches written at once by two processes', () => {
   });
 
   it('a batch written again under the same id (a retry after a lost reply) changes nothing', async () => {
-    const token = await tokenRow(gw, acme, 'ci');
-    const channel = await channelRow(gw, acme, 'openai-main');
     const conversationId = crypto.randomUUID();
-    const record: UsageRecord = {
-      tenantId: acme,
-      tokenId: token.id,
-      userId: token.userId,
-      channelId: channel.id,
-      cost: 11,
-      promptTokens: 6,
-      completionTokens: 5,
-      model: 'gpt-4o-mini',
-      at: new Date().toISOString(),
-      conversation: { id: conversationId, title: 'twice', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'once', tokenCount: 1 }] },
-    };
+    const record = await ciRecord(11, { id: conversationId, title: 'twice', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'once', tokenCount: 1 }] });
     const before = await spend();
     const batchId = newBatchId();
     await writeUsageBatch(gw.deps.database.usageWriter, [record], batchId);
