@@ -36,19 +36,19 @@ export function upstreamBody(r: RelayDeps, body: Record<string, unknown>, channe
   return out;
 }
 
+/** How an answer goes out: the headers every answer carries, and what the protocol's translation needs. */
+interface AnswerOptions {
+  headers: OutgoingHttpHeaders;
+  pctx: ProtocolContext;
+}
+
 /** Sends the answer to the client and returns what it said. Throws BeforeFirstByteError to fail over. */
-export function relayCompletion(
-  r: RelayDeps,
-  ctx: RequestContext,
-  attempt: Attempt,
-  protocol: Protocol,
-  o: { stream: boolean; headers: OutgoingHttpHeaders; pctx: ProtocolContext },
-): Promise<ReplySummary> {
+export function relayCompletion(r: RelayDeps, ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: AnswerOptions & { stream: boolean }): Promise<ReplySummary> {
   return o.stream ? relayStream(r, ctx, attempt, protocol, o) : relayWhole(ctx, attempt, protocol, o);
 }
 
 /** Not an async function: nothing of it stays suspended for the minutes a stream may last. */
-function relayStream(r: RelayDeps, ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: { headers: OutgoingHttpHeaders; pctx: ProtocolContext }): Promise<ReplySummary> {
+function relayStream(r: RelayDeps, ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: AnswerOptions): Promise<ReplySummary> {
   const { requestId } = ctx;
   const { pctx } = o;
   return relaySse({
@@ -64,7 +64,7 @@ function relayStream(r: RelayDeps, ctx: RequestContext, attempt: Attempt, protoc
   });
 }
 
-async function relayWhole(ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: { headers: OutgoingHttpHeaders; pctx: ProtocolContext }): Promise<ReplySummary> {
+async function relayWhole(ctx: RequestContext, attempt: Attempt, protocol: Protocol, o: AnswerOptions): Promise<ReplySummary> {
   let text: string;
   let parsed: unknown;
   try {

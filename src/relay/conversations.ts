@@ -6,6 +6,7 @@
  * is asked before the database, since a record leaves it only once its row is committed).
  */
 import { timeOrderedId } from '../time-ordered-id.js';
+import { isHighSurrogate } from './tokenize.js';
 import { and, eq, ne } from 'drizzle-orm';
 import { GatewayError } from '../errors.js';
 import type { Db } from '../db/client.js';
@@ -116,7 +117,6 @@ export function titleFrom(messages: readonly ChatMessage[]): string {
 }
 
 const collapseWhitespace = (text: string): string => text.replace(/\s+/g, ' ').trim();
-const isHighSurrogate = (code: number): boolean => code >= 0xd800 && code <= 0xdbff;
 
 export function systemPromptOf(messages: readonly ChatMessage[]): string | null {
   const system = messages.filter((m) => m.role === 'system' || m.role === 'developer').map((m) => textOf(m.content));

@@ -73,7 +73,7 @@ function lastSpace(text: string, end: number, from: number): number {
   return -1;
 }
 
-function isHighSurrogate(code: number): boolean {
+export function isHighSurrogate(code: number): boolean {
   return code >= 0xd800 && code <= 0xdbff;
 }
 

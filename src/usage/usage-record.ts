@@ -45,4 +45,3 @@ export interface UsageRecord {
 export function newBatchId(): string {
   return timeOrderedId();
 }
-

@@ -1,10 +1,9 @@
 /**
  * Writes a batch of usage records in one call to lyss_record_usage (drizzle/0007, and 0009 for the batch id):
  * spend on tokens and channels, conversation counters, and chat_messages rows, tenant by tenant inside the
- * database. Sent
- * statement by statement, a batch cost five round trips per tenant in it, each waiting behind a busy event
- * loop: 60 records over 40 tenants took 210 ms and 75 ms of the relay's CPU (now ~20 and ~5), and at
- * saturation the writer fell behind the requests (bench/usage-batch-tenants.ts, bench/README). Rows are
+ * database. Sent statement by statement, a batch cost five round trips per tenant in it, each waiting behind a
+ * busy event loop: 60 records over 40 tenants took 210 ms and 75 ms of the relay's CPU (now ~20 and ~5), and
+ * at saturation the writer fell behind the requests (bench/usage-batch-tenants.ts, bench/README). Rows are
  * aggregated first so each token, channel and conversation is touched once, and the batch goes as one json
  * parameter, not jsonb, which PostgreSQL would first build as a binary document (sorting every object's keys)
  * only to read it back.
