@@ -33,12 +33,6 @@ export async function book(
   const tKey = tokenQuotaKey(principal);
   const cKey = channelQuotaKey(channel);
   const id = randomUUID();
-  // Nothing to check, and both counters already held: the admit would only seed them, so it is skipped (one
-  // round trip less before upstream); the settle still counts the spend on them.
-  const limited = (req.bookTokenRate && principal.rateLimit > 0) || channel.rateLimit > 0 || principal.quota >= 0 || channel.quota >= 0;
-  if (!limited && store.holdsCounter(tKey) && store.holdsCounter(cKey)) {
-    return { ok: true, booking: { id, quotaKeys: [tKey, cKey], reserved: req.desired } };
-  }
   const result = await store.admit({
     rateLimits: [
       ...(req.bookTokenRate ? [{ key: tokenRateKey(principal), limit: principal.rateLimit }] : []),

@@ -59,9 +59,10 @@ export interface LimitStore {
   /** Drops the reservation and returns its units. Idempotent. */
   release(quotaKeys: string[], reservationId: string): Promise<void>;
   /**
-   * True when this process knows the store holds `key`'s live counter, so a settle will count on it: a request
-   * with nothing to check may then skip its admit (whose only other work is to seed the counter). False when
-   * unsure (never seen, or the store may have lost its data since).
+   * True when this process knows the store holds `key`'s live counter, so a settle will count on it: a lease may
+   * then add up an unlimited quota's spend and settle it later, and an admit with nothing to check needs no
+   * round trip (its only other work is to seed the counter). False when unsure (never seen, or the store may
+   * have lost its data since).
    */
   holdsCounter(key: string): boolean;
   /** Live spend (settled + reserved, expired reservations swept), or null when the store holds no counter. */

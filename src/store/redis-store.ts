@@ -87,6 +87,11 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
     async admit(raw): Promise<AdmitResult> {
       assertOpen();
       const req = normalizeAdmit(raw);
+      // Nothing to check and every counter already held: the script would only seed them, so the round trip
+      // is saved; the settle still counts the spend on them.
+      if (req.rateLimits.every((r) => r.limit <= 0) && req.quotas.every((q) => q.limit < 0 && seeded.has(q.key))) {
+        return { ok: true, reserved: req.desired };
+      }
       const keys: string[] = [];
       const args: ScriptArg[] = [req.rateLimits.length, req.quotas.length, req.reservationId, req.desired, req.minimum, req.ttlMs, RATE_WINDOW_MS, GCRA_EPSILON_MS];
       for (const r of req.rateLimits) {

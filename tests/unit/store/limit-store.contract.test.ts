@@ -1,6 +1,7 @@
 /** One contract for every LimitStore backend: the in-process store always, Redis when REDIS_URL is set. */
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Redis } from 'ioredis';
 import type { AdmitResult, LimitStore } from '../../../src/store/limit-store.js';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
 import { createRedisStore } from '../../../src/store/redis-store.js';
@@ -356,6 +357,30 @@ describe.skipIf(!REDIS_URL && !REQUIRE_SERVICES)('redis store', () => {
       expect(await a.quotaUsed(quota.key)).toBe(370);
       expect(await b.quotaUsed(quota.key)).toBe(370);
     });
+  });
+
+  it('answers an admit with nothing to check on counters it holds without a round trip, and still counts the spend', async () => {
+    const quotas = [
+      { key: `${tenant()}:q:token`, limit: -1, baseline: 0 },
+      { key: `${tenant()}:q:channel`, limit: -1, baseline: 0 },
+    ];
+    const rateLimits = [{ key: `${tenant()}:rl:token`, limit: 0 }];
+    const store = create();
+    try {
+      expect((await store.admit(request({ quotas, rateLimits }))).ok).toBe(true);
+      const evalsha = vi.spyOn(Redis.prototype, 'evalsha');
+      const later = request({ quotas, rateLimits, desired: 40 });
+      try {
+        expect(await store.admit(later)).toEqual({ ok: true, reserved: 40 });
+        expect(evalsha).not.toHaveBeenCalled();
+      } finally {
+        evalsha.mockRestore();
+      }
+      await store.settle(quotas.map((q) => q.key), later.reservationId, 25);
+      for (const q of quotas) expect(await store.quotaUsed(q.key)).toBe(25);
+    } finally {
+      await store.close();
+    }
   });
 
   it('rejects ping when Redis is unreachable', async () => {
