@@ -41,29 +41,53 @@ export interface AttemptPlan {
   serve(attempt: Attempt): Promise<void>;
 }
 
-export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan): Promise<void> {
-  let calls = 0;
-  let tokenRateBooked = false;
-  let last: GatewayError | null = null;
-  for (const channel of plan.order) {
-    if (calls > r.config.LYSS_RELAY_RETRIES) break;
-    if (ctx.abort.aborted) return;
+/** Where the failover stands: the next channel to try, the upstream calls made, the last refusal. */
+interface Tries {
+  next: number;
+  calls: number;
+  tokenRateBooked: boolean;
+  last: GatewayError | null;
+}
+
+/**
+ * Not an async function, nor is anything it waits on while an answer streams: an async frame suspended for the
+ * minutes a stream may last held ~1 KB per open stream (bench/README, "Eleventh round").
+ */
+export function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan): Promise<void> {
+  const tries: Tries = { next: 0, calls: 0, tokenRateBooked: false, last: null };
+  const attempt = (): Promise<void> =>
+    connect(r, ctx, plan, tries).then((found) => {
+      if (!found) return;
+      return plan.serve(found).then(
+        () => r.health.success(found.channel, Date.now() - found.sentAt),
+        (err: unknown) => failedBeforeFirstByte(r, ctx, found, err, tries).then((retry) => (retry ? attempt() : undefined)),
+      );
+    });
+  return attempt();
+}
+
+/** Books and calls the channels from `tries.next` on until one answers 200; null once the client is gone. */
+async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tries: Tries): Promise<Attempt | null> {
+  while (tries.next < plan.order.length) {
+    const channel = plan.order[tries.next++]!;
+    if (tries.calls > r.config.LYSS_RELAY_RETRIES) break;
+    if (ctx.abort.aborted) return null;
     const booked = await book(r.store, {
       principal: plan.principal,
       channel,
-      bookTokenRate: !tokenRateBooked,
+      bookTokenRate: !tries.tokenRateBooked,
       desired: plan.desired,
       minimum: plan.minimum,
       ttlMs: r.config.LYSS_RESERVATION_TTL_MS,
     });
     if (!booked.ok) {
       if (booked.scope === 'token') throw booked.error;
-      last = booked.error;
+      tries.last = booked.error;
       continue;
     }
-    tokenRateBooked = true;
+    tries.tokenRateBooked = true;
     const booking = booked.booking;
-    calls++;
+    tries.calls++;
     const sentAt = Date.now();
     let call: UpstreamCall;
     try {
@@ -78,11 +102,11 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
       response = await r.upstream.send(call, ctx.abort);
     } catch (err) {
       await release(r.store, booking);
-      if (ctx.abort.aborted) return;
+      if (ctx.abort.aborted) return null;
       const failure = classifyTransportError(err);
       r.logger.warn('upstream unreachable', { requestId: ctx.requestId, channelId: channel.id, ...failure });
       r.health.failure(channel, 'transient', failure.message);
-      last = failure.kind === 'timeout'
+      tries.last = failure.kind === 'timeout'
         ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
         : new GatewayError('upstream_error', 'The gateway could not reach the upstream provider.');
       continue;
@@ -94,29 +118,29 @@ export async function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: A
       r.logger.warn('upstream error', { requestId: ctx.requestId, channelId: channel.id, status: response.status, body: text.slice(0, 2000) });
       if (failure.channelFault) r.health.failure(channel, failure.channelFault, `upstream status ${response.status}`);
       else if (failure.retryable) r.health.failure(channel, 'transient', `upstream status ${response.status}`);
-      last = new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
+      tries.last = new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
         status: failure.status,
         type: failure.type,
         code: failure.code,
       });
-      if (!failure.retryable) throw last;
+      if (!failure.retryable) throw tries.last;
       continue;
     }
-    try {
-      await plan.serve({ channel, booking, response, sentAt });
-      r.health.success(channel, Date.now() - sentAt);
-      return;
-    } catch (err) {
-      if (!(err instanceof BeforeFirstByteError)) throw err;
-      await release(r.store, booking);
-      if (ctx.abort.aborted) return;
-      const failure = classifyTransportError(err.causeError);
-      r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: channel.id, ...failure });
-      r.health.failure(channel, 'transient', failure.message);
-      last = failure.kind === 'timeout'
-        ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
-        : new GatewayError('upstream_error', 'The upstream provider failed before answering.');
-    }
+    return { channel, booking, response, sentAt };
   }
-  throw last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+  throw tries.last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+}
+
+/** After `serve` threw: true to try the next channel (nothing reached the client yet); rethrows anything else. */
+async function failedBeforeFirstByte(r: RelayDeps, ctx: RequestContext, attempt: Attempt, err: unknown, tries: Tries): Promise<boolean> {
+  if (!(err instanceof BeforeFirstByteError)) throw err;
+  await release(r.store, attempt.booking);
+  if (ctx.abort.aborted) return false;
+  const failure = classifyTransportError(err.causeError);
+  r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: attempt.channel.id, ...failure });
+  r.health.failure(attempt.channel, 'transient', failure.message);
+  tries.last = failure.kind === 'timeout'
+    ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
+    : new GatewayError('upstream_error', 'The upstream provider failed before answering.');
+  return true;
 }

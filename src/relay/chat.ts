@@ -48,7 +48,8 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
     n,
   };
 
-  await attemptChannels(r, ctx, {
+  // Returned, not awaited: this frame is not kept for as long as the answer streams.
+  return attemptChannels(r, ctx, {
     principal,
     order,
     desired,
@@ -59,11 +60,11 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
       return protocol.call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
-    async serve(attempt) {
-      const summary = await relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx });
-      if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
-      await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
-    },
+    serve: (attempt) =>
+      relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx }).then((summary) => {
+        if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
+        return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
+      }),
   }).finally(() => r.conversations.ended(principal, conversation));
 }
 

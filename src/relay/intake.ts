@@ -29,14 +29,14 @@ export async function intake<T extends z.ZodType<{ model: string }>>(
   return { principal, body, req };
 }
 
-/** Queues the usage record and settles the booking to `prompt + completion` tokens' cost; returns the cost. */
+/** Queues the usage record and settles the booking to `prompt + completion` tokens' cost. */
 export async function settleAndRecord(
   r: RelayDeps,
   ctx: RequestContext,
   principal: Principal,
   attempt: Attempt,
   u: { model: string; prompt: number; completion: number; conversation: UsageRecord['conversation'] },
-): Promise<number> {
+): Promise<void> {
   const cost = r.pricing.units(u.model, u.prompt + u.completion);
   // Queued before the settle: from this moment the durable spend (PostgreSQL plus this queue) includes the
   // answer, which is what seeds the counters if Redis is lost while the settle is on its way.
@@ -53,5 +53,4 @@ export async function settleAndRecord(
     conversation: u.conversation,
   });
   await settle(r.store, attempt.booking, cost).catch((err) => r.logger.error('quota settle failed; the reservation will expire', { err, requestId: ctx.requestId }));
-  return cost;
 }

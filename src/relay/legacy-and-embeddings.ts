@@ -44,20 +44,21 @@ export async function handleCompletions(r: RelayDeps, incoming: IncomingMessage,
     maxTokensField: 'max_tokens',
   };
 
-  await attemptChannels(r, ctx, {
+  // Returned and chained, not awaited: no frame stays suspended for as long as the answer streams.
+  return attemptChannels(r, ctx, {
     principal,
     order,
     desired,
     minimum,
     build: (channel, booking) => protocolFor(channel).call(channel, '/completions', upstreamBody(r, body, channel, booking, budget)),
     error: (channel, status, text) => protocolFor(channel).error(status, text),
-    async serve(attempt) {
-      const summary = await relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx });
-      if (promptTokens < 0 && !summary.usage) promptTokens = countInput(req.prompt);
-      const prompt = summary.usage?.prompt_tokens ?? promptTokens;
-      const completion = summary.usage?.completion_tokens ?? countText(summary.content);
-      await record(r, principal, attempt, req.model, prompt, completion, ctx);
-    },
+    serve: (attempt) =>
+      relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx }).then((summary) => {
+        if (promptTokens < 0 && !summary.usage) promptTokens = countInput(req.prompt);
+        const prompt = summary.usage?.prompt_tokens ?? promptTokens;
+        const completion = summary.usage?.completion_tokens ?? countText(summary.content);
+        return record(r, principal, attempt, req.model, prompt, completion, ctx);
+      }),
   });
 }
 
@@ -112,6 +113,6 @@ export async function handleEmbeddings(r: RelayDeps, incoming: IncomingMessage, 
   });
 }
 
-function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<number> {
+function record(r: RelayDeps, principal: Principal, attempt: Attempt, model: string, prompt: number, completion: number, ctx: RequestContext): Promise<void> {
   return settleAndRecord(r, ctx, principal, attempt, { model, prompt, completion, conversation: null });
 }

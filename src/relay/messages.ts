@@ -12,7 +12,7 @@ import { createParser } from 'eventsource-parser';
 import { refusalOf } from '../errors.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
-import { attemptChannels, type RequestContext } from './attempts.js';
+import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { finish } from './chat.js';
 import { protocolFor } from './adapters/index.js';
 import type { Protocol, ProtocolContext } from './adapters/protocol.js';
@@ -47,13 +47,11 @@ const messagesRequestSchema = z.looseObject({
   stream: z.boolean().nullish(),
 });
 
-export async function handleMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
-  try {
-    await serveMessages(r, incoming, ctx);
-  } catch (err) {
+export function handleMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
+  return serveMessages(r, incoming, ctx).catch((err: unknown) => {
     if (ctx.res.headersSent) throw err;
     sendAnthropicError(r, incoming, ctx, err);
-  }
+  });
 }
 
 async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
@@ -86,7 +84,39 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
     beta: headerOf(incoming.headers['anthropic-beta']),
   };
 
-  await attemptChannels(r, ctx, {
+  /** Anthropic's events pass through; an OpenAI stream is translated to them. */
+  const relayStream = (attempt: Attempt, native: boolean): Promise<ReplySummary> => {
+    const sink = native
+      ? nativeSink(pctx)
+      : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
+    return relayAnthropicSse({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink }).then((relayed) => {
+      if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
+      return sink.summary.result();
+    });
+  };
+
+  /** A whole Message: Anthropic's passes byte for byte (read as OpenAI's for the record), an OpenAI answer is translated. */
+  const sendWhole = async (attempt: Attempt, native: boolean): Promise<ReplySummary> => {
+    let summary: ReplySummary;
+    let text: string;
+    try {
+      const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
+      if (native) {
+        summary = summarizeCompletion(fromAnthropicResponse(JSON.parse(raw), { id: messageId, model: msg.model, created: pctx.created }));
+        text = raw;
+      } else {
+        const completion: unknown = JSON.parse(protocolFor(attempt.channel).reply(raw, pctx) ?? raw);
+        summary = summarizeCompletion(completion);
+        text = JSON.stringify(openAIToAnthropicResponse(completion, { id: messageId, model: msg.model }));
+      }
+    } catch (err) {
+      throw new BeforeFirstByteError(err);
+    }
+    sendJsonText(ctx.res, 200, text, headers);
+    return summary;
+  };
+
+  return attemptChannels(r, ctx, {
     principal,
     order,
     desired,
@@ -104,36 +134,13 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
       return protocolFor(channel).call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
-    async serve(attempt) {
+    serve(attempt) {
       const native = attempt.channel.format === 'anthropic';
-      let summary: ReplySummary;
-      if (stream) {
-        const sink = native
-          ? nativeSink(pctx)
-          : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
-        const relayed = await relayAnthropicSse({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink });
-        summary = sink.summary.result();
-        if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
-      } else {
-        let text: string;
-        try {
-          const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
-          if (native) {
-            // The Message goes out byte for byte; its OpenAI reading is only for the usage record.
-            summary = summarizeCompletion(fromAnthropicResponse(JSON.parse(raw), { id: messageId, model: msg.model, created: pctx.created }));
-            text = raw;
-          } else {
-            const completion: unknown = JSON.parse(protocolFor(attempt.channel).reply(raw, pctx) ?? raw);
-            summary = summarizeCompletion(completion);
-            text = JSON.stringify(openAIToAnthropicResponse(completion, { id: messageId, model: msg.model }));
-          }
-        } catch (err) {
-          throw new BeforeFirstByteError(err);
-        }
-        sendJsonText(ctx.res, 200, text, headers);
-      }
-      if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
-      await finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
+      // Chained, not awaited: no frame stays suspended for as long as a stream lasts.
+      return (stream ? relayStream(attempt, native) : sendWhole(attempt, native)).then((summary) => {
+        if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
+        return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
+      });
     },
   }).finally(() => r.conversations.ended(principal, conversation));
 }

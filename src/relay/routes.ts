@@ -47,29 +47,33 @@ function pathOf(target: string): string {
   return URL.canParse(target) ? new URL(target).pathname : target;
 }
 
-/** Gives the handler the response, a request id and an abort that fires when the client goes away; answers what it throws. */
-async function relay(r: RelayDeps, handler: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
+/**
+ * Gives the handler the response, a request id and an abort that fires when the client goes away; answers what
+ * it throws. Not an async function: nothing of it stays suspended while an answer streams.
+ */
+function relay(r: RelayDeps, handler: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
   const abort = new ClientAbort();
   res.once('close', () => {
     if (!res.writableFinished) abort.abort();
   });
   const ctx: RequestContext = { requestId: requestIdOf(req.headers), res, abort, startedAt: Date.now() };
-  try {
-    await handler(r, req, ctx);
-  } catch (err) {
-    if (res.headersSent) {
-      // Too late for an error response: the answer has begun. Log it and close what was sent.
-      r.logger.error('relay failed after the response started', { err, requestId: ctx.requestId });
-      if (!res.writableEnded) res.end();
-      return;
-    }
-    const headers = baseHeaders(ctx.requestId);
-    const refusal = refusalOf(err);
-    if (refusal?.retryAfter) headers['retry-after'] = refusal.retryAfter;
-    if (!refusal) r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: req.url });
-    const body = refusal?.body ?? errorBody('internal_error', 'The gateway failed to handle this request.');
-    sendJsonText(res, refusal?.status ?? 500, JSON.stringify(body), headers);
+  return handler(r, req, ctx).catch((err: unknown) => answerFailure(r, req, ctx, err));
+}
+
+function answerFailure(r: RelayDeps, req: IncomingMessage, ctx: RequestContext, err: unknown): void {
+  const { res } = ctx;
+  if (res.headersSent) {
+    // Too late for an error response: the answer has begun. Log it and close what was sent.
+    r.logger.error('relay failed after the response started', { err, requestId: ctx.requestId });
+    if (!res.writableEnded) res.end();
+    return;
   }
+  const headers = baseHeaders(ctx.requestId);
+  const refusal = refusalOf(err);
+  if (refusal?.retryAfter) headers['retry-after'] = refusal.retryAfter;
+  if (!refusal) r.logger.error('unhandled error', { err, requestId: ctx.requestId, path: req.url });
+  const body = refusal?.body ?? errorBody('internal_error', 'The gateway failed to handle this request.');
+  sendJsonText(res, refusal?.status ?? 500, JSON.stringify(body), headers);
 }
 
 export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
