@@ -119,4 +119,14 @@ describe(`row level security (${process.env.DATABASE_URL ? 'postgresql' : 'pglit
       expect(await count(tx, 'chat_conversation_summaries')).toBe(1);
     });
   });
+
+  it('a deleted tenant takes every row it owns with it, and nothing of another tenant', async () => {
+    const gone = randomUUID();
+    await seedTenant(gone, `gone-${gone.slice(0, 8)}`);
+    await db.execute(sql`delete from tenant_organizations where id = ${gone}`);
+    for (const table of TENANT_TABLES) {
+      await withTenant(db, gone, async (tx) => expect(await count(tx, table), table).toBe(0));
+      await withTenant(db, tenants.b, async (tx) => expect(await count(tx, table), table).toBeGreaterThan(0));
+    }
+  });
 });
