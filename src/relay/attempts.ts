@@ -37,7 +37,7 @@ export interface AttemptPlan {
   minimum: number;
   build(channel: Channel, booking: Booking): UpstreamCall;
   error(channel: Channel, status: number, text: string): UpstreamFailure;
-  /** Sends the answer; settles or releases the booking itself. Throws BeforeFirstByteError to fail over. */
+  /** Sends the answer; settles or releases the booking itself. Rejects with BeforeFirstByteError to fail over. */
   serve(attempt: Attempt): Promise<void>;
 }
 
@@ -58,12 +58,21 @@ export function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: Attempt
   const attempt = (): Promise<void> =>
     connect(r, ctx, plan, tries).then((found) => {
       if (!found) return;
-      return plan.serve(found).then(
+      return serveOf(plan, found).then(
         () => r.health.success(found.channel, Date.now() - found.sentAt),
         (err: unknown) => failedBeforeFirstByte(r, ctx, found, err, tries).then((retry) => (retry ? attempt() : undefined)),
       );
     });
   return attempt();
+}
+
+/** `plan.serve`'s promise, also when it throws before returning one (its failover must not be skipped). */
+function serveOf(plan: AttemptPlan, attempt: Attempt): Promise<void> {
+  try {
+    return plan.serve(attempt);
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Books and calls the channels from `tries.next` on until one answers 200; null once the client is gone. */
@@ -131,7 +140,7 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
   throw tries.last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
 }
 
-/** After `serve` threw: true to try the next channel (nothing reached the client yet); rethrows anything else. */
+/** After `serve` rejected: true to try the next channel (nothing reached the client yet); rethrows anything else. */
 async function failedBeforeFirstByte(r: RelayDeps, ctx: RequestContext, attempt: Attempt, err: unknown, tries: Tries): Promise<boolean> {
   if (!(err instanceof BeforeFirstByteError)) throw err;
   await release(r.store, attempt.booking);

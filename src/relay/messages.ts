@@ -136,7 +136,7 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     serve(attempt) {
       const native = attempt.channel.format === 'anthropic';
-      // Chained, not awaited: no frame stays suspended for as long as a stream lasts.
+      // Chained, not awaited: of this request's frames only the Anthropic relay's stays suspended while a stream lasts.
       return (stream ? relayStream(attempt, native) : sendWhole(attempt, native)).then((summary) => {
         if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
         return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });

@@ -57,7 +57,14 @@ function relay(r: RelayDeps, handler: Handler, req: IncomingMessage, res: Server
     if (!res.writableFinished) abort.abort();
   });
   const ctx: RequestContext = { requestId: requestIdOf(req.headers), res, abort, startedAt: Date.now() };
-  return handler(r, req, ctx).catch((err: unknown) => answerFailure(r, req, ctx, err));
+  let handled: Promise<void>;
+  try {
+    handled = handler(r, req, ctx);
+  } catch (err) {
+    // Thrown before it returned a promise: answered all the same, never an exception in the server's listener.
+    handled = Promise.reject(err);
+  }
+  return handled.catch((err: unknown) => answerFailure(r, req, ctx, err));
 }
 
 function answerFailure(r: RelayDeps, req: IncomingMessage, ctx: RequestContext, err: unknown): void {

@@ -16,7 +16,9 @@
  *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
  *   that needs any such key.
  * An unlimited quota whose counter the store holds gets a "tally" lease from its first request: nothing to book,
- * it adds the spend up and settles it when its window ends.
+ * it adds the spend up and settles it when its window ends (a request still running then settles its own spend
+ * when it ends, so a quota set meanwhile counts everything finished). A process that dies with a tally leaves
+ * its spend out of the counter, not out of PostgreSQL, until the counters are reconciled.
  */
 import { randomUUID } from 'node:crypto';
 import type { AdmitResult, LimitStore, QuotaSpec, RateLimitSpec } from './limit-store.js';
@@ -67,6 +69,13 @@ interface Lease {
   /** The spend of the requests served (quota, tally), and how many of them have not settled yet. */
   spent: number;
   inflight: number;
+  /**
+   * A retired tally's spend sent to the store while its last requests ran: handed over, and of that what the
+   * store has answered for (until then it is still this instance's to settle, for pendingSettle).
+   */
+  sent: number;
+  confirmed: number;
+  parts: number;
   /** Serves requests until then (Date.now() ms). */
   until: number;
   /** No longer serves; told to the store once nothing is in flight. */
@@ -174,12 +183,18 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
 
   /**
    * A retired quota or tally lease with nothing in flight tells the store what its requests spent: a tally
-   * its spend, a quota lease the difference to the units it booked as spent (a refund, usually).
+   * its spend, a quota lease the difference to the units it booked as spent (a refund, usually). A retired
+   * tally with requests still running (a stream may run for minutes) sends what it holds at once and then
+   * each request's spend as it ends: the counter it adds to may have just been given a quota.
    */
   function endIfDone(lease: Lease): void {
-    if (!lease.retired || lease.inflight > 0 || lease.ended) return;
+    if (!lease.retired || lease.ended) return;
+    if (lease.inflight > 0) {
+      if (lease.kind === 'tally') sendTallied(lease);
+      return;
+    }
     lease.ended = true;
-    const amount = lease.kind === 'quota' ? lease.spent - lease.units : lease.spent;
+    const amount = lease.kind === 'quota' ? lease.spent - lease.units : lease.spent - lease.sent;
     if (amount === 0) return void open.delete(lease);
     // The failure policy below keeps what it could not tell Redis and replays it.
     void track(inner.settle([lease.key], `${lease.id}:end`, amount))
@@ -187,10 +202,21 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       .finally(() => open.delete(lease));
   }
 
+  /** A retired tally's spend so far, under an id of its own per send (the store counts each id once). */
+  function sendTallied(lease: Lease): void {
+    const amount = lease.spent - lease.sent;
+    if (amount === 0) return;
+    lease.sent = lease.spent;
+    // The failure policy below keeps what it could not tell Redis and replays it.
+    void track(inner.settle([lease.key], `${lease.id}:part${++lease.parts}`, amount))
+      .catch(() => {})
+      .finally(() => (lease.confirmed += amount));
+  }
+
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
     const until = since + windowMs * (1 - LENGTH_JITTER * Math.random());
-    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, until, retired: false, ended: kind === 'rate' };
+    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, sent: 0, confirmed: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
@@ -314,7 +340,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     },
     pendingSettle(key) {
       let amount = 0;
-      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' && lease.booked ? lease.spent - lease.units : lease.spent;
+      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' && lease.booked ? lease.spent - lease.units : lease.spent - lease.confirmed;
       return amount;
     },
     async admit(raw) {

@@ -311,7 +311,8 @@ export function withFailurePolicy(
       if (!down) {
         try {
           const result = await bounded('admit', store.admit(await withDurableBaselines(req, freshRedis)));
-          if (result.ok) remember(req, result.reserved, null);
+          // Only a limited quota holds a reservation worth moving or booking again; its settle finds Redis by id.
+          if (result.ok && req.quotas.some((q) => q.limit >= 0)) remember(req, result.reserved, null);
           return result;
         } catch (err) {
           // It may have booked before its answer was lost, or be resent later: that reservation goes once Redis

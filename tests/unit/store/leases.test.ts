@@ -148,6 +148,28 @@ describe('leases', () => {
     expect(calls.settle).toBe(2);
   });
 
+  it('a quota set while a tallied request still runs counts what the finished ones spent, and the running one once it ends', async () => {
+    const { store, inner } = sharedStore();
+    const leased = instance(store);
+    const unlimited = { key: '{t}:q:t:later', limit: -1, baseline: 0 };
+    const seed = request({ quotas: [unlimited] });
+    await leased.admit(seed);
+    await leased.settle([unlimited.key], seed.reservationId, 5);
+    const finished = request({ quotas: [unlimited] });
+    const running = request({ quotas: [unlimited] });
+    expect((await leased.admit(finished)).ok).toBe(true);
+    expect((await leased.admit(running)).ok).toBe(true);
+    await leased.settle([unlimited.key], finished.reservationId, 30);
+    expect(await inner.quotaUsed(unlimited.key)).toBe(5);
+    // A quota of 40 leaves 5 units after the 35 spent: a request wanting 10 must be refused, whatever still runs.
+    const limited = { ...unlimited, limit: 40 };
+    expect((await leased.admit(request({ quotas: [limited] }))).ok).toBe(false);
+    expect(await inner.quotaUsed(unlimited.key)).toBe(35);
+    await leased.settle([unlimited.key], running.reservationId, 3);
+    await sleep(10);
+    expect(await inner.quotaUsed(unlimited.key)).toBe(38);
+  });
+
   it('gives back the units a leased request did not use, and all of a released one', async () => {
     const { store, inner } = sharedStore();
     const leased = instance(store);

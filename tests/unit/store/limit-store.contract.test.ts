@@ -370,12 +370,20 @@ describe.skipIf(!REDIS_URL && !REQUIRE_SERVICES)('redis store', () => {
       expect((await store.admit(request({ quotas, rateLimits }))).ok).toBe(true);
       const evalsha = vi.spyOn(Redis.prototype, 'evalsha');
       const later = request({ quotas, rateLimits, desired: 40 });
+      const released = request({ quotas, rateLimits });
       try {
         expect(await store.admit(later)).toEqual({ ok: true, reserved: 40 });
+        expect(await store.admit(released)).toEqual({ ok: true, reserved: 10 });
         expect(evalsha).not.toHaveBeenCalled();
+        // Something to check, or a counter not seeded yet: the script runs.
+        expect((await store.admit(request({ quotas, rateLimits: [{ ...rateLimits[0]!, limit: 100 }] }))).ok).toBe(true);
+        expect(evalsha).toHaveBeenCalledTimes(1);
+        expect((await store.admit(request({ quotas: [...quotas, { key: `${tenant()}:q:new`, limit: -1, baseline: 0 }] }))).ok).toBe(true);
+        expect(evalsha).toHaveBeenCalledTimes(2);
       } finally {
         evalsha.mockRestore();
       }
+      await store.release(quotas.map((q) => q.key), released.reservationId);
       await store.settle(quotas.map((q) => q.key), later.reservationId, 25);
       for (const q of quotas) expect(await store.quotaUsed(q.key)).toBe(25);
     } finally {

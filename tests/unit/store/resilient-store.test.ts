@@ -129,6 +129,25 @@ describe('fail-open', () => {
   });
 });
 
+describe('unlimited requests across an outage', () => {
+  it('are not booked again one by one when the store is back, and their spend still counts', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 10, durableUsed: async () => 0 });
+    const inFlight = Array.from({ length: 50 }, () => admitReq(10, -1, 0));
+    for (const r of inFlight) expect((await store.admit(r)).ok).toBe(true);
+    flaky.state.broken = true;
+    await store.settle([Q], inFlight[0]!.reservationId, 10); // the outage begins; this settle waits for replay
+    const calls = flaky.state.calls;
+    flaky.state.broken = false;
+    await until(() => store.failureStats.recoveries === 1);
+    // Probes and the replayed settle, not 49 reservations (an unlimited quota holds none) booked again.
+    expect(flaky.state.calls - calls).toBeLessThan(10);
+    for (const r of inFlight.slice(1)) await store.settle([Q], r.reservationId, 10);
+    expect(await flaky.used()).toBe(500);
+    await store.close();
+  });
+});
+
 describe('a store that lost its data', () => {
   it('is seeded again from the durable spend, not from a baseline cached before the outage', async () => {
     const flaky = flakyStore();
