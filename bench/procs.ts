@@ -101,11 +101,17 @@ function statFields(pid: number | string): string[] | null {
   }
 }
 
-/** CPU seconds (user + system) a process has used so far; null once it is gone. */
-export function cpuSeconds(pid: number): number | null {
+/** CPU seconds a process has used so far, in user space and in the kernel; null once it is gone. */
+export function cpuTimes(pid: number): { user: number; system: number } | null {
   const fields = statFields(pid);
   // Fields after the name start at 3 (state); utime and stime are fields 14 and 15.
-  return fields ? (Number(fields[11]) + Number(fields[12])) / CLK_TCK : null;
+  return fields ? { user: Number(fields[11]) / CLK_TCK, system: Number(fields[12]) / CLK_TCK } : null;
+}
+
+/** CPU seconds (user + system) a process has used so far; null once it is gone. */
+export function cpuSeconds(pid: number): number | null {
+  const t = cpuTimes(pid);
+  return t ? t.user + t.system : null;
 }
 
 /** Resident set size in bytes, from /proc/<pid>/status VmRSS; null once it is gone. */
@@ -192,6 +198,8 @@ export interface Window {
   seconds: number;
   /** CPU seconds used in the window, per named process (or process group). */
   cpu: Record<string, number>;
+  /** Of those, the seconds spent in the kernel (system calls, the network stack), per tracked process. */
+  system: Record<string, number>;
   /** Peak RSS in the window, per named process, in bytes. */
   peakRss: Record<string, number>;
 }
@@ -215,6 +223,7 @@ export class Meter {
   private timer: NodeJS.Timeout | null = null;
   private peaks: Record<string, number> = {};
   private cpuStart: Record<string, number> = {};
+  private systemStart: Record<string, number> = {};
   private startedAt = 0;
   private selfStart: NodeJS.CpuUsage = process.cpuUsage();
   private machineStart = 0;
@@ -243,8 +252,16 @@ export class Meter {
     return pids;
   }
 
-  private cpuOf(name: string, t: Tracked): number {
-    return this.members(name, t, true).reduce((sum, pid) => sum + (cpuSeconds(pid) ?? 0), 0);
+  private cpuOf(name: string, t: Tracked): { total: number; system: number } {
+    let total = 0;
+    let system = 0;
+    for (const pid of this.members(name, t, true)) {
+      const times = cpuTimes(pid);
+      if (!times) continue;
+      total += times.user + times.system;
+      system += times.system;
+    }
+    return { total, system };
   }
 
   /** Summed RSS; null when a member is gone (then a tree is looked up again once). */
@@ -271,7 +288,8 @@ export class Meter {
   start(): void {
     this.peaks = {};
     this.cpuStart = {};
-    for (const [name, t] of this.pids) this.cpuStart[name] = this.cpuOf(name, t);
+    this.systemStart = {};
+    for (const [name, t] of this.pids) ({ total: this.cpuStart[name], system: this.systemStart[name] } = this.cpuOf(name, t));
     for (const g of this.groups) this.cpuStart[g] = this.groupCpu(g);
     this.selfStart = process.cpuUsage();
     this.machineStart = machineBusySeconds();
@@ -285,13 +303,18 @@ export class Meter {
     this.timer = null;
     this.sample();
     const cpu: Record<string, number> = {};
-    for (const [name, t] of this.pids) cpu[name] = this.cpuOf(name, t) - (this.cpuStart[name] ?? 0);
+    const system: Record<string, number> = {};
+    for (const [name, t] of this.pids) {
+      const now = this.cpuOf(name, t);
+      cpu[name] = now.total - (this.cpuStart[name] ?? 0);
+      system[name] = now.system - (this.systemStart[name] ?? 0);
+    }
     for (const g of this.groups) cpu[g] = this.groupCpu(g) - (this.cpuStart[g] ?? 0);
     const self = process.cpuUsage(this.selfStart);
     cpu['load generator'] = (self.user + self.system) / 1e6;
     // What the rest of the machine used meanwhile: other people's work on a shared machine skews every figure.
     const ours = Object.values(cpu).reduce((a, b) => a + b, 0);
     cpu['other processes'] = Math.max(0, machineBusySeconds() - this.machineStart - ours);
-    return { seconds: (performance.now() - this.startedAt) / 1000, cpu, peakRss: { ...this.peaks } };
+    return { seconds: (performance.now() - this.startedAt) / 1000, cpu, system, peakRss: { ...this.peaks } };
   }
 }

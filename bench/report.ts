@@ -16,6 +16,8 @@ export interface RunFigures extends LoadResult {
    * (throughput and latency depend on how much CPU the process was given; this does not).
    */
   cpuUsPerRequest: number;
+  /** Of `cpuUsPerRequest`, the kernel's share: system calls and the loopback network stack. */
+  systemUsPerRequest: number;
   /** CPU per process during the run, in cores (gateway, mock, bare, postgres, redis-server, load generator). */
   cpu: Record<string, number>;
   /** Peak RSS of the serving process, MB. */
@@ -111,6 +113,7 @@ export function medianRun(runs: RunFigures[]): RunFigures {
     p99: m((r) => r.p99),
     cores: m((r) => r.cores),
     cpuUsPerRequest: m((r) => r.cpuUsPerRequest),
+    systemUsPerRequest: m((r) => r.systemUsPerRequest),
     peakRssMb: Math.max(...runs.map((r) => r.peakRssMb)),
     cpu: Object.fromEntries(cpuNames.map((n) => [n, m((r) => r.cpu[n] ?? 0)])),
   };
@@ -203,6 +206,9 @@ export function renderMarkdown(r: BenchReport): string {
   const ns = r.scenarios.nonStream.median;
   line(`Per core of CPU the gateway serves ${f0(1e6 / ns.gateway.cpuUsPerRequest)} non-stream req/s against the bare proxy's ${f0(1e6 / ns.bare.cpuUsPerRequest)} ` +
     `(${f2(ns.bare.cpuUsPerRequest / ns.gateway.cpuUsPerRequest)}×): the throughput ratio if each had a core of its own and were bound by it.`);
+  line();
+  const split = (t: Target) => `${LABEL[t]} ${f0(ns[t].cpuUsPerRequest - ns[t].systemUsPerRequest)} + ${f0(ns[t].systemUsPerRequest)}`;
+  line(`CPU µs per non-stream answer, user space + kernel (system calls, the loopback network): ${TARGETS.map(split).join(' · ')}.`);
   line();
   const sign = (n: number) => `${n >= 0 ? '+' : ''}${f3(n)}`;
   line(`At ${s.rate} req/s the gateway adds **${f3(p.gateway.p50 - p.direct.p50)} ms** at p50 over the direct mock ` +

@@ -114,8 +114,15 @@ async function main(): Promise<void> {
   /** A run's figures, `proc` being the meter's name for the serving process. */
   const figures = (proc: string, r: LoadResult, w: Window): RunFigures => {
     const cpu = Object.fromEntries(Object.entries(w.cpu).map(([k, v]) => [k, v / w.seconds]));
-    const cpuUsPerRequest = ((w.cpu[proc] ?? NaN) / (r.ok + r.mismatches)) * 1e6;
-    return { ...r, cores: cpu[proc] ?? NaN, cpuUsPerRequest, cpu, peakRssMb: (w.peakRss[proc] ?? NaN) / MB };
+    const perAnswer = (seconds: number | undefined) => ((seconds ?? NaN) / (r.ok + r.mismatches)) * 1e6;
+    return {
+      ...r,
+      cores: cpu[proc] ?? NaN,
+      cpuUsPerRequest: perAnswer(w.cpu[proc]),
+      systemUsPerRequest: perAnswer(w.system[proc]),
+      cpu,
+      peakRssMb: (w.peakRss[proc] ?? NaN) / MB,
+    };
   };
   const measured = async (target: Target, run: () => Promise<LoadResult>): Promise<RunFigures> => {
     meter.start();
