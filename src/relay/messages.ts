@@ -7,6 +7,7 @@
  * pipeline's (attempts.ts, chat.ts `finish`). Every refusal is in Anthropic's error shape.
  */
 import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
 import { refusalOf } from '../errors.js';
@@ -30,7 +31,7 @@ import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
 import { BeforeFirstByteError, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
 import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
-import { baseHeaders, readBody, sendJsonText, writeWithBackpressure } from './respond.js';
+import { baseHeaders, readBody, sendJsonText } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
@@ -136,7 +137,7 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     serve(attempt) {
       const native = attempt.channel.format === 'anthropic';
-      // Chained, not awaited: of this request's frames only the Anthropic relay's stays suspended while a stream lasts.
+      // Chained, not awaited: no frame stays suspended for as long as a stream lasts.
       return (stream ? relayStream(attempt, native) : sendWhole(attempt, native)).then((summary) => {
         if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
         return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
@@ -276,62 +277,103 @@ function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: s
 
 /**
  * Writes an Anthropic SSE answer. Nothing is written before the answer begins, so a failure up to then
- * throws BeforeFirstByteError and attemptChannels tries the next channel. After that, a failure ends the
- * stream with one `error` event, as Anthropic does.
+ * rejects with BeforeFirstByteError and attemptChannels tries the next channel. After that, a failure ends
+ * the stream with one `error` event, as Anthropic does. Driven by the body's events, as relaySse is: nothing
+ * stays suspended per open stream.
  */
-async function relayAnthropicSse(o: {
-  body: AsyncIterable<Buffer>;
+function relayAnthropicSse(o: {
+  body: Readable;
   res: ServerResponse;
   headers: OutgoingHttpHeaders;
   abort: ClientAbort;
   sink: AnthropicSseSink;
 }): Promise<{ outcome: StreamOutcome; error: unknown }> {
-  const { res, sink } = o;
+  const { body, res, sink, abort } = o;
+  let headers: OutgoingHttpHeaders | null = o.headers;
   let out = '';
   let raw: Buffer[] = [];
   let started = false;
   const parser = createParser({ onEvent: (e) => (out += sink.event(e.event, e.data)) });
   const decoder = new TextDecoder();
 
-  const flush = async (force: boolean) => {
+  /** Writes what is pending once the answer has begun (or `force`); false when the socket asks to wait for 'drain'. */
+  const flush = (force: boolean): boolean => {
     if (!started) {
-      if (!force && !sink.begun()) return;
+      if (!force && !sink.begun()) return true;
       started = true;
-      res.writeHead(200, o.headers);
+      res.writeHead(200, headers!);
+      headers = null;
     }
     const data = sink.passthrough ? Buffer.concat(raw) : out;
     raw = [];
     out = '';
-    if (data.length > 0) await writeWithBackpressure(res, data);
+    return data.length === 0 || res.write(data);
   };
 
-  const onClose = () => {
-    if (!res.writableFinished) o.abort.abort();
-  };
-  res.once('close', onClose);
-  try {
-    for await (const chunk of o.body) {
-      if (sink.passthrough) raw.push(chunk);
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      const failure = sink.failed();
-      if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
-      await flush(false);
-      if (res.destroyed) break;
-    }
-    if (res.destroyed) return { outcome: 'client_closed', error: null };
-    out += sink.end();
-    await flush(true);
-    res.end();
-    const failure = sink.failed();
-    return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
-  } catch (err) {
-    if (o.abort.aborted || res.destroyed) return { outcome: 'client_closed', error: err };
-    if (!started) throw new BeforeFirstByteError(err);
-    const frame = sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' }));
-    await writeWithBackpressure(res, frame).catch(() => {});
-    res.end();
-    return { outcome: 'upstream_cut', error: err };
-  } finally {
-    res.off('close', onClose);
-  }
+  return new Promise((resolve, reject) => {
+    let over = false;
+    const end = (result: { outcome: StreamOutcome; error: unknown } | BeforeFirstByteError) => {
+      if (over) return;
+      over = true;
+      body.off('data', onData);
+      body.off('end', onEnd);
+      body.off('close', onBodyClose);
+      res.off('drain', onDrain);
+      res.off('close', onClose);
+      // The 'error' listener stays: a destroyed body may still emit one.
+      if (result instanceof BeforeFirstByteError) reject(result);
+      else resolve(result);
+    };
+    const clientClosed = (error: unknown) => {
+      abort.abort();
+      body.destroy();
+      end({ outcome: 'client_closed', error });
+    };
+    const fail = (err: unknown) => {
+      if (over) return;
+      if (abort.aborted || res.destroyed) return clientClosed(err);
+      body.destroy();
+      if (!started) return end(new BeforeFirstByteError(err));
+      res.end(sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' })));
+      end({ outcome: 'upstream_cut', error: err });
+    };
+    const onData = (chunk: Buffer) => {
+      if (res.destroyed) return clientClosed(null);
+      try {
+        if (sink.passthrough) raw.push(chunk);
+        parser.feed(decoder.decode(chunk, { stream: true }));
+        const failure = sink.failed();
+        if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
+        if (!flush(false)) body.pause();
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const onDrain = () => body.resume();
+    const onEnd = () => {
+      if (res.destroyed) return clientClosed(null);
+      try {
+        out += sink.end();
+        flush(true);
+        res.end();
+        const failure = sink.failed();
+        end(failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null });
+      } catch (err) {
+        fail(err);
+      }
+    };
+    const onClose = () => {
+      if (!res.writableFinished) clientClosed(null);
+    };
+    // A body destroyed without an error ends with 'close' and no 'end': upstream went away.
+    const onBodyClose = () => fail(body.errored ?? new Error('upstream stream closed before its end'));
+    if (res.destroyed) return clientClosed(null);
+    if (body.destroyed) return fail(body.errored ?? new Error('upstream stream closed before the relay began'));
+    body.on('error', fail);
+    body.on('close', onBodyClose);
+    body.on('end', onEnd);
+    res.on('drain', onDrain);
+    res.once('close', onClose);
+    body.on('data', onData);
+  });
 }

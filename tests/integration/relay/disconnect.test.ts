@@ -45,6 +45,26 @@ async function expectNoReservation() {
 }
 
 describe('client disconnects', () => {
+  it('mid-stream on /v1/messages: the upstream request is aborted within a second, and no reservation is left', async () => {
+    upstream.script(() => ({ kind: 'reply', content: LONG, chunks: 200, chunkDelayMs: 25 }));
+    const abort = new AbortController();
+    const res = await raw(gw, '/v1/messages', {
+      body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 1000, stream: true, messages: MESSAGES }),
+      signal: abort.signal,
+    });
+    expect(res.status).toBe(200);
+    const reader = res.body!.getReader();
+    let text = '';
+    while (!text.includes('content_block_delta')) text += new TextDecoder().decode((await reader.read()).value);
+    abort.abort();
+    const abortedAt = Date.now();
+    const req = upstream.requests[0]!;
+    await eventually(async () => expect(req.closedAt).not.toBeNull(), 3000);
+    expect(req.closedAt! - abortedAt).toBeLessThan(1000);
+    expect(req.finishedAt).toBeNull();
+    await expectNoReservation();
+  });
+
   it('mid-stream: the upstream request is aborted within a second, and what was generated is billed', async () => {
     upstream.script(() => ({ kind: 'reply', content: LONG, chunks: 200, chunkDelayMs: 25 }));
     const before = await recorded();
