@@ -29,7 +29,7 @@ import {
 import { createAnthropicStreamTranslator } from './adapters/anthropic/stream.js';
 import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
-import { BeforeFirstByteError, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
+import { BeforeFirstByteError, relayBody, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
 import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { baseHeaders, readBody, sendJsonText } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
@@ -276,10 +276,9 @@ function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: s
 }
 
 /**
- * Writes an Anthropic SSE answer. Nothing is written before the answer begins, so a failure up to then
- * rejects with BeforeFirstByteError and attemptChannels tries the next channel. After that, a failure ends
- * the stream with one `error` event, as Anthropic does. Driven by the body's events, as relaySse is: nothing
- * stays suspended per open stream.
+ * Writes an Anthropic SSE answer, driven by the body's events (relayBody). Nothing is written before the
+ * answer begins, so a failure up to then rejects with BeforeFirstByteError and attemptChannels tries the next
+ * channel. After that, a failure ends the stream with one `error` event, as Anthropic does.
  */
 function relayAnthropicSse(o: {
   body: Readable;
@@ -288,7 +287,7 @@ function relayAnthropicSse(o: {
   abort: ClientAbort;
   sink: AnthropicSseSink;
 }): Promise<{ outcome: StreamOutcome; error: unknown }> {
-  const { body, res, sink, abort } = o;
+  const { res, sink } = o;
   let headers: OutgoingHttpHeaders | null = o.headers;
   let out = '';
   let raw: Buffer[] = [];
@@ -310,70 +309,26 @@ function relayAnthropicSse(o: {
     return data.length === 0 || res.write(data);
   };
 
-  return new Promise((resolve, reject) => {
-    let over = false;
-    const end = (result: { outcome: StreamOutcome; error: unknown } | BeforeFirstByteError) => {
-      if (over) return;
-      over = true;
-      body.off('data', onData);
-      body.off('end', onEnd);
-      body.off('close', onBodyClose);
-      res.off('drain', onDrain);
-      res.off('close', onClose);
-      // The 'error' listener stays: a destroyed body may still emit one.
-      if (result instanceof BeforeFirstByteError) reject(result);
-      else resolve(result);
-    };
-    const clientClosed = (error: unknown) => {
-      abort.abort();
-      body.destroy();
-      end({ outcome: 'client_closed', error });
-    };
-    const fail = (err: unknown) => {
-      if (over) return;
-      if (abort.aborted || res.destroyed) return clientClosed(err);
-      body.destroy();
-      if (!started) return end(new BeforeFirstByteError(err));
+  return relayBody<{ outcome: StreamOutcome; error: unknown }>(o.body, res, o.abort, {
+    read(chunk) {
+      if (sink.passthrough) raw.push(chunk);
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      const failure = sink.failed();
+      if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
+      return flush(false) ? 'more' : 'wait';
+    },
+    finish() {
+      out += sink.end();
+      flush(true);
+      res.end();
+      const failure = sink.failed();
+      return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
+    },
+    started: () => started,
+    cut(err) {
       res.end(sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' })));
-      end({ outcome: 'upstream_cut', error: err });
-    };
-    const onData = (chunk: Buffer) => {
-      if (res.destroyed) return clientClosed(null);
-      try {
-        if (sink.passthrough) raw.push(chunk);
-        parser.feed(decoder.decode(chunk, { stream: true }));
-        const failure = sink.failed();
-        if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
-        if (!flush(false)) body.pause();
-      } catch (err) {
-        fail(err);
-      }
-    };
-    const onDrain = () => body.resume();
-    const onEnd = () => {
-      if (res.destroyed) return clientClosed(null);
-      try {
-        out += sink.end();
-        flush(true);
-        res.end();
-        const failure = sink.failed();
-        end(failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null });
-      } catch (err) {
-        fail(err);
-      }
-    };
-    const onClose = () => {
-      if (!res.writableFinished) clientClosed(null);
-    };
-    // A body destroyed without an error ends with 'close' and no 'end': upstream went away.
-    const onBodyClose = () => fail(body.errored ?? new Error('upstream stream closed before its end'));
-    if (res.destroyed) return clientClosed(null);
-    if (body.destroyed) return fail(body.errored ?? new Error('upstream stream closed before the relay began'));
-    body.on('error', fail);
-    body.on('close', onBodyClose);
-    body.on('end', onEnd);
-    res.on('drain', onDrain);
-    res.once('close', onClose);
-    body.on('data', onData);
+      return { outcome: 'upstream_cut', error: err };
+    },
+    gone: (err) => ({ outcome: 'client_closed', error: err }),
   });
 }

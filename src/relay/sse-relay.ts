@@ -68,10 +68,7 @@ function endsAnEvent(bytes: Buffer): boolean {
   return n >= 2 && bytes[n - 1] === LF && (bytes[n - 2] === LF || (n >= 3 && bytes[n - 2] === CR && bytes[n - 3] === LF));
 }
 
-/**
- * Driven by the body's events, not `for await`: one promise per stream instead of a few per chunk, and
- * nothing suspended per chunk (thousands of open streams each relay a chunk every few hundred ms).
- */
+/** Relays an OpenAI-format stream (see the top of this file), driven by the body's events (relayBody). */
 export function relaySse(opts: {
   body: Readable;
   res: ServerResponse;
@@ -144,9 +141,67 @@ export function relaySse(opts: {
     return ok;
   };
 
-  return new Promise<RelayedStream>((resolve, reject) => {
+  return relayBody<RelayedStream>(body, res, abort, {
+    read(chunk) {
+      const endsHere = endsAnEvent(chunk);
+      // A byte-order mark is not for the client (the decoder drops it from what the parser sees).
+      const whole = aligned && endsHere && !(chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf);
+      aligned = endsHere;
+      verbatim = true;
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      // The read holds whole events only, each going out unchanged: its bytes are their framing already.
+      if (whole && verbatim && out.length > 0) {
+        raw = chunk;
+        out = '';
+      }
+      if (sawDone) return 'done';
+      return flush() ? 'more' : 'wait';
+    },
+    // The answer is whole: its last chunks and the response's end go out in one write.
+    finish() {
+      emit(mapper.end());
+      if (!sawDone) {
+        if (summary.count === 0) throw new Error('upstream stream ended without any event');
+        if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
+        out += 'data: [DONE]\n\n';
+      }
+      flush(true);
+      return { outcome: 'done', summary: summary.result(), error: null };
+    },
+    started: () => started,
+    // After the first byte the only honest end is an error frame; the stream then closes.
+    cut(err) {
+      out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
+      flush(true);
+      return { outcome: 'upstream_cut', summary: summary.result(), error: err };
+    },
+    gone: (err) => ({ outcome: 'client_closed', summary: summary.result(), error: err }),
+  });
+}
+
+/** What a relay does with each upstream read, at a clean end, and when the stream ends otherwise. */
+export interface RelaySteps<R> {
+  /** One read: 'wait' when the client's socket asks us to wait for 'drain', 'done' once the answer is whole. Throws to fail. */
+  read(chunk: Buffer): 'more' | 'wait' | 'done';
+  /** The answer is whole (upstream ended, or `read` said 'done'): writes what is left and ends the response. Throws to fail. */
+  finish(): R;
+  /** Whether anything reached the client yet; until then a failure rejects with BeforeFirstByteError (failover). */
+  started(): boolean;
+  /** Upstream failed after the first byte: ends the response with an error the client can read. */
+  cut(err: unknown): R;
+  /** The client went away. */
+  gone(err: unknown): R;
+}
+
+/**
+ * Drives a relay by the upstream body's events, not `for await`: one promise per stream instead of a few per
+ * chunk, and nothing suspended per chunk (thousands of open streams each relay a chunk every few hundred ms).
+ * Resolves once, with what `finish`, `cut` or `gone` made; rejects only with BeforeFirstByteError.
+ */
+export function relayBody<R>(body: Readable, res: ServerResponse, abort: ClientAbort, steps: RelaySteps<R>): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
     let over = false;
-    const end = (result: RelayedStream | BeforeFirstByteError) => {
+    const end = (result: R | BeforeFirstByteError) => {
       if (over) return;
       over = true;
       body.off('data', onData);
@@ -161,48 +216,22 @@ export function relaySse(opts: {
     const clientClosed = (error: unknown) => {
       abort.abort();
       body.destroy();
-      end({ outcome: 'client_closed', summary: summary.result(), error });
+      end(steps.gone(error));
     };
     const fail = (err: unknown) => {
       if (over) return;
       if (abort.aborted || res.destroyed) return clientClosed(err);
       body.destroy();
-      if (!started) return end(new BeforeFirstByteError(err));
-      // After the first byte the only honest end is an error frame; the stream then closes.
-      out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
-      flush(true);
-      end({ outcome: 'upstream_cut', summary: summary.result(), error: err });
-    };
-    /** The answer is whole: its last chunks and the response's end go out in one write. */
-    const complete = () => {
-      emit(mapper.end());
-      if (!sawDone) {
-        if (summary.count === 0) throw new Error('upstream stream ended without any event');
-        if (!summary.finished) throw new Error('upstream stream ended before its final chunk');
-        out += 'data: [DONE]\n\n';
-      }
-      flush(true);
-      end({ outcome: 'done', summary: summary.result(), error: null });
+      end(steps.started() ? steps.cut(err) : new BeforeFirstByteError(err));
     };
     const onData = (chunk: Buffer) => {
       if (res.destroyed) return clientClosed(null);
       try {
-        const endsHere = endsAnEvent(chunk);
-        // A byte-order mark is not for the client (the decoder drops it from what the parser sees).
-        const whole = aligned && endsHere && !(chunk[0] === 0xef && chunk[1] === 0xbb && chunk[2] === 0xbf);
-        aligned = endsHere;
-        verbatim = true;
-        parser.feed(decoder.decode(chunk, { stream: true }));
-        // The read holds whole events only, each going out unchanged: its bytes are their framing already.
-        if (whole && verbatim && out.length > 0) {
-          raw = chunk;
-          out = '';
-        }
-        if (sawDone) {
-          complete();
-          return discardRest(body);
-        }
-        if (!flush()) body.pause();
+        const next = steps.read(chunk);
+        if (next === 'done') {
+          end(steps.finish());
+          discardRest(body);
+        } else if (next === 'wait') body.pause();
       } catch (err) {
         fail(err);
       }
@@ -211,7 +240,7 @@ export function relaySse(opts: {
     const onEnd = () => {
       if (res.destroyed) return clientClosed(null);
       try {
-        complete();
+        end(steps.finish());
       } catch (err) {
         fail(err);
       }
