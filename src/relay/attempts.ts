@@ -5,6 +5,7 @@
  */
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from '../errors.js';
+import { promiseOf } from '../promise-of.js';
 import type { Channel } from '../channels/channel.js';
 import type { Principal } from '../tokens/principal.js';
 import { book, release, type Booking } from './booking.js';
@@ -58,21 +59,13 @@ export function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: Attempt
   const attempt = (): Promise<void> =>
     connect(r, ctx, plan, tries).then((found) => {
       if (!found) return;
-      return serveOf(plan, found).then(
+      // A serve that throws before returning its promise still fails over.
+      return promiseOf(() => plan.serve(found)).then(
         () => r.health.success(found.channel, Date.now() - found.sentAt),
         (err: unknown) => failedBeforeFirstByte(r, ctx, found, err, tries).then((retry) => (retry ? attempt() : undefined)),
       );
     });
   return attempt();
-}
-
-/** `plan.serve`'s promise, also when it throws before returning one (its failover must not be skipped). */
-function serveOf(plan: AttemptPlan, attempt: Attempt): Promise<void> {
-  try {
-    return plan.serve(attempt);
-  } catch (err) {
-    return Promise.reject(err);
-  }
 }
 
 /** Books and calls the channels from `tries.next` on until one answers 200; null once the client is gone. */

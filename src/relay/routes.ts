@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Hono } from 'hono';
 import type { HttpBindings } from '@hono/node-server';
 import { GatewayError, errorBody, refusalOf } from '../errors.js';
+import { promiseOf } from '../promise-of.js';
 import type { NodeLane } from '../http/server.js';
 import { requestIdOf } from '../http/request-id.js';
 import type { RelayDeps } from './relay-deps.js';
@@ -57,14 +58,8 @@ function relay(r: RelayDeps, handler: Handler, req: IncomingMessage, res: Server
     if (!res.writableFinished) abort.abort();
   });
   const ctx: RequestContext = { requestId: requestIdOf(req.headers), res, abort, startedAt: Date.now() };
-  let handled: Promise<void>;
-  try {
-    handled = handler(r, req, ctx);
-  } catch (err) {
-    // Thrown before it returned a promise: answered all the same, never an exception in the server's listener.
-    handled = Promise.reject(err);
-  }
-  return handled.catch((err: unknown) => answerFailure(r, req, ctx, err));
+  // A handler that throws before returning its promise is answered all the same, never thrown into the server's listener.
+  return promiseOf(() => handler(r, req, ctx)).catch((err: unknown) => answerFailure(r, req, ctx, err));
 }
 
 function answerFailure(r: RelayDeps, req: IncomingMessage, ctx: RequestContext, err: unknown): void {
