@@ -5,18 +5,19 @@
  *
  * What stays exact, and what a lease relaxes (README, "Quota and limits"):
  * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
- *   A quota lease's units count as spent from the moment it is taken; when it ends (window over, last request
- *   settled or released) it gives back what its requests did not spend. A lease is only taken while as much
- *   again stays free. A process that dies with a lease, or loses its connection to Redis, leaves the unspent
- *   units counted as spent (refusing early, never overspending) until the counters are reconciled;
- * - a rate limit's slots are booked when a lease is taken and used within its window, so within a minute the
- *   limit can be passed by the slots of up to two leases per process (the current one and the next, each at
- *   most a tenth of what the limit admits in one window). Unused slots are lost;
+ *   A quota lease's units count as spent from the moment it is taken; when it ends (its time over, last request
+ *   settled or released) it gives back what its requests did not spend. It holds at most a hundredth of the
+ *   limit, and is only taken while as much again stays free. A process that dies with a lease, or loses its
+ *   connection to Redis, leaves the unspent units counted as spent (refusing early, never overspending) until
+ *   the counters are reconciled;
+ * - a rate limit's slots are booked when a lease is taken and used over its life, so within a minute the limit
+ *   can be passed by the slots of up to two leases per process (the current one and the next, each at most a
+ *   tenth of what the limit admits in one window). Unused slots are lost;
  * - a key seen fewer than twice a window, whose limit is too small for a lease of two, or near its limit (the
  *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
  *   that needs any such key.
  * An unlimited quota whose counter the store holds gets a "tally" lease from its first request: nothing to book,
- * it adds the spend up and settles it when its window ends (a request still running then settles its own spend
+ * it adds the spend up and settles it when it ends (a request still running then settles its own spend
  * when it ends, so a quota set meanwhile counts everything finished). A process that dies with a tally leaves
  * its spend out of the counter, not out of PostgreSQL, until the counters are reconciled.
  */
@@ -25,7 +26,7 @@ import type { AdmitResult, LimitStore, QuotaSpec, RateLimitSpec } from './limit-
 import { normalizeAdmit, RATE_WINDOW_MS } from './limit-rules.js';
 
 export interface LeaseOptions {
-  /** How long a lease serves requests, and the window demand is measured over (ms). */
+  /** The window demand is measured over, and a rate lease's size bounded by (ms); a lease lasts six. */
   windowMs: number;
 }
 
@@ -43,10 +44,19 @@ const RATE_SHARE = 0.1;
 const QUOTA_SHARE = 0.01;
 /** A key seen fewer times in a window is not worth a lease. */
 const MIN_DEMAND = 2;
-/** A lease covers this many windows' worth of the key's recent demand. */
+/** A lease covers twice the key's recent demand over its length. */
 const HEADROOM = 2;
 /**
- * A lease serves between 3/4 of a window and a whole one, at random. Keys first seen together (every token
+ * A lease lasts this many windows. Nothing a lease relaxes grows with its length: a rate lease holds at most a
+ * tenth of what its limit admits in one window (and a minute's requests pass the limit by at most the slots
+ * of the leases alive when it began), a quota lease at most a hundredth of its limit, a tally books nothing.
+ * What does grow with the number of leases is the store calls (two or three each, whatever it served), and a
+ * gateway with many tokens sees most of them a few times a window: at 500 req/s over 1,000 tokens, leases of
+ * one window made ~0.5 Redis calls per answer (bench/README.md, twelfth round).
+ */
+const LEASE_WINDOWS = 6;
+/**
+ * A lease serves between 3/4 of its length and all of it, at random. Keys first seen together (every token
  * at start) would otherwise keep taking and ending their leases together: a sweep that ended a thousand
  * leases at once sent their settles in one burst that held the event loop for milliseconds.
  */
@@ -108,6 +118,7 @@ interface Served {
 
 export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): S & LeasedStore {
   const windowMs = opts.windowMs;
+  const leaseMs = windowMs * LEASE_WINDOWS;
   const keys = new Map<string, KeyState>();
   const served = new Map<string, Served>();
   /** Calls to the store on their way (lease admits, ends), which close() waits for. */
@@ -215,7 +226,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
 
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
-    const until = since + windowMs * (1 - LENGTH_JITTER * Math.random());
+    const until = since + leaseMs * (1 - LENGTH_JITTER * Math.random());
     return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, sent: 0, confirmed: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
   }
 
@@ -234,13 +245,13 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   /** Slots for a rate lease, or 0 when the key is not worth one or its limit is too small. */
   function rateLeaseSize(spec: RateLimitSpec, st: KeyState): number {
     const perWindow = (spec.limit * windowMs) / RATE_WINDOW_MS;
-    const count = Math.min(HEADROOM * demand(st), Math.floor(perWindow * RATE_SHARE));
+    const count = Math.min(HEADROOM * LEASE_WINDOWS * demand(st), Math.floor(perWindow * RATE_SHARE));
     return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
   }
 
   /** Requests' worth of units for a quota lease, or 0 (as above). */
   function quotaLeaseSize(spec: QuotaSpec, st: KeyState): number {
-    const count = Math.min(HEADROOM * demand(st), Math.floor((spec.limit * QUOTA_SHARE) / unitsPerRequest(st)));
+    const count = Math.min(HEADROOM * LEASE_WINDOWS * demand(st), Math.floor((spec.limit * QUOTA_SHARE) / unitsPerRequest(st)));
     return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
   }
 
@@ -248,7 +259,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     const count = rateLeaseSize(spec, st);
     if (count === 0) return;
     const id = randomUUID();
-    const admit = () => inner.admit({ rateLimits: [{ key: spec.key, limit: spec.limit, count }], quotas: [], reservationId: id, desired: 0, minimum: 0, ttlMs: windowMs });
+    const admit = () => inner.admit({ rateLimits: [{ key: spec.key, limit: spec.limit, count }], quotas: [], reservationId: id, desired: 0, minimum: 0, ttlMs: leaseMs });
     acquire(st, admit, after, now, () => {
       // A rate lease holds no reservation; this only lets the failure policy forget it.
       void track(inner.release([], id)).catch(() => {});
@@ -264,7 +275,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     // Only while as much again stays free for everyone else: near its limit a quota is checked request by
     // request, so no instance refuses a request while another holds the last units in a lease.
     const quota = { ...spec, limit: spec.limit - units };
-    const admit = () => inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + windowMs });
+    const admit = () => inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + leaseMs });
     acquire(st, admit, after, now, () => {
       const lease = newLease(id, spec.key, 'quota', spec.limit, units, now);
       // Booked as spent at once: should this instance die, its lease errs on the side of refusing.
@@ -294,8 +305,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   /** No lease is being asked for, and none was refused lately. */
   const mayAsk = (st: KeyState, now: number): boolean => !st.acquiring && now >= st.refusedUntil;
 
-  /** Past three quarters of its window, or unable to serve two more requests like this one. */
-  const ageing = (lease: Lease, need: number, now: number): boolean => lease.until - now < windowMs / 4 || lease.free < 2 * need;
+  /** Past three quarters of its length, or unable to serve two more requests like this one. */
+  const ageing = (lease: Lease, need: number, now: number): boolean => lease.until - now < leaseMs / 4 || lease.free < 2 * need;
 
   function tally(spec: QuotaSpec, st: KeyState, now: number): Lease | null {
     const lease = leaseFor(st, spec.limit, 0, now);

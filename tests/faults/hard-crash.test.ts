@@ -20,7 +20,7 @@ const COMPLETION = 7;
 const COST = PROMPT + COMPLETION;
 const FLUSH_MS = 300;
 const TTL_MS = 1_000;
-const LEASE_MS = 1_000;
+const LEASE_MS = 300;
 
 let upstream: MockUpstream;
 let db: FaultDatabase;
@@ -75,8 +75,8 @@ describe('kill -9 mid-load', () => {
 
     second = await startGatewayProcess({ databaseUrl: db.url, redisUrl: REDIS_URL, configFile, env, dataDir: first.dataDir });
     const reconciled = await readQuota(redis, key);
-    // A lease is booked for as long as the last request it may serve can run: its window plus the TTL.
-    await sleep(TTL_MS + LEASE_MS + 200);
+    // A quota lease is booked for as long as the last request it may serve can run: its six windows plus the TTL.
+    await sleep(TTL_MS + 6 * LEASE_MS + 200);
     // One request sweeps the expired reservations; the counter is then PostgreSQL's record plus this request.
     const probe = await chat(second.url, opts);
     expect(probe.complete).toBe(true);

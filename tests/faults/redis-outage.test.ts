@@ -35,6 +35,8 @@ const COMPLETION = 7;
 const COST = PROMPT + COMPLETION;
 const QUOTA = COST * 900 + 5;
 const OUTAGE_MS = 6_000;
+/** Quota leases and tallies last six windows: 12 s, within the wait for the last of them at the end. */
+const LEASE_MS = 2_000;
 const CLOSED_TOKEN = 'lyss-closed-0123456789abcdef0123456789ab';
 const OPEN_TOKEN = 'lyss-open-0123456789abcdef0123456789abcd';
 
@@ -74,7 +76,7 @@ async function outageRun(mode: 'closed' | 'open', key: string, name: string, los
     databaseUrl: db.url,
     redisUrl: proxy.url(REDIS_URL),
     configFile,
-    env: { LYSS_REDIS_FAILURE_MODE: mode, LYSS_USAGE_FLUSH_MS: '200' },
+    env: { LYSS_REDIS_FAILURE_MODE: mode, LYSS_USAGE_FLUSH_MS: '200', LYSS_LEASE_MS: String(LEASE_MS) },
   });
   const { tenantId, tokenId } = await ids(db.sql, 'acme', name);
   const agent = newAgent();
@@ -106,7 +108,7 @@ async function outageRun(mode: 'closed' | 'open', key: string, name: string, los
     expect(used).toBe(served * COST);
     return used;
   }, 10_000, 100);
-  // The last leases settle their spend once their window (LYSS_LEASE_MS, 10 s by default) is over.
+  // The last leases settle their spend once they end: quota leases and tallies after six windows.
   const live = await eventually(async () => {
     const q = await readQuota(redis, tokenQuotaKey(tenantId, tokenId));
     expect(q).toEqual({ used: spend, reserved: 0, reservations: 0 });

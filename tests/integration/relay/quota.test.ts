@@ -134,7 +134,7 @@ describe('max_tokens sent upstream', () => {
     const first = await sdk(gw, FREE).chat.completions.create({ model: 'free-model', messages: MESSAGES });
     let spent = first.usage!.total_tokens;
     // The first one seeds the counters. Each of the next would cost a settle of its own without the lease; with
-    // it, one settle per lease window (250 ms here). The in-process store has no leases and no round trips.
+    // it, one settle per lease (six windows of 250 ms here). The in-process store has no leases and no round trips.
     const scripts = vi.spyOn(Redis.prototype, 'evalsha');
     const n = 8;
     try {
