@@ -21,8 +21,9 @@ export interface Database {
   db: Db;
   /**
    * Where the usage writer sends its batches. On PostgreSQL a connection of its own: the batch function and
-   * its plans stay warm on it, and a batch is one statement, one round trip (sent through the pool, it needed a
-   * transaction to land on a warm connection: three round trips). On PGlite, the one database.
+   * its plans stay warm on it, and a batch is one statement, two round trips (drizzle's execute sends it
+   * unprepared, so it is described first; through the pool it needed a transaction to land on a warm
+   * connection: four). On PGlite, the one database.
    */
   usageWriter: Db;
   kind: 'postgres' | 'pglite';
