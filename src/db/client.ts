@@ -22,8 +22,8 @@ export interface Database {
   /**
    * Where the usage writer sends its batches. On PostgreSQL a connection of its own: the batch function and
    * its plans stay warm on it, and a batch is one statement, two round trips (drizzle's execute sends it
-   * unprepared, so it is described first; through the pool it needed a transaction to land on a warm
-   * connection: four). On PGlite, the one database.
+   * unprepared, so it is described first; through the pool it also needed a transaction to land on a warm
+   * connection). On PGlite, the one database.
    */
   usageWriter: Db;
   kind: 'postgres' | 'pglite';
