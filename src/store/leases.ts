@@ -5,8 +5,9 @@
  *
  * What stays exact, and what a lease relaxes (README, "Quota and limits"):
  * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
- *   A quota lease's units count as spent from the moment it is taken; when it ends (its time over, last request
- *   settled or released) it gives back what its requests did not spend. It holds at most a hundredth of the
+ *   A quota lease's units count as spent from the moment it is taken; when it ends (its time over, its key quiet
+ *   for a window, last request settled or released) it gives back what its requests did not spend, and a request
+ *   it cannot serve gets those units back before the store checks it. It holds at most a hundredth of the
  *   limit, and is only taken while as much again stays free. A process that dies with a lease, or loses its
  *   connection to Redis, leaves the unspent units counted as spent (refusing early, never overspending) until
  *   the counters are reconciled;
@@ -17,9 +18,10 @@
  *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
  *   that needs any such key.
  * An unlimited quota whose counter the store holds gets a "tally" lease from its first request: nothing to book,
- * it adds the spend up and settles it when it ends (a request still running then settles its own spend
- * when it ends, so a quota set meanwhile counts everything finished). A process that dies with a tally leaves
- * its spend out of the counter, not out of PostgreSQL, until the counters are reconciled.
+ * it adds the spend up and settles it when it ends, its time over or its key quiet for a window (a request still
+ * running then settles its own spend when it ends, so a quota set meanwhile counts everything finished). A
+ * process that dies with a tally leaves its spend out of the counter, not out of PostgreSQL, until the counters
+ * are reconciled.
  */
 import { randomUUID } from 'node:crypto';
 import type { AdmitResult, LimitStore, QuotaSpec, RateLimitSpec } from './limit-store.js';
@@ -102,6 +104,8 @@ interface KeyState {
   /** The store refused a lease: none is asked for until then. */
   refusedUntil: number;
   windowStart: number;
+  /** When the key's last request came (Date.now() ms). */
+  lastSeen: number;
   /** Requests seen in this window and the one before, and the most quota units one of them asked for. */
   seen: number;
   previous: number;
@@ -139,7 +143,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   function observe(key: string, now: number, units: number): KeyState {
     let st = keys.get(key);
     if (!st) {
-      st = { lease: null, next: null, acquiring: false, refusedUntil: 0, windowStart: now, seen: 0, previous: 0, largest: 0, previousLargest: 0 };
+      st = { lease: null, next: null, acquiring: false, refusedUntil: 0, windowStart: now, lastSeen: now, seen: 0, previous: 0, largest: 0, previousLargest: 0 };
       keys.set(key, st);
     } else if (now - st.windowStart >= windowMs) {
       const adjacent = now - st.windowStart < 2 * windowMs;
@@ -150,6 +154,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       st.windowStart = now;
     }
     st.seen++;
+    st.lastSeen = now;
     if (units > st.largest) st.largest = units;
     return st;
   }
@@ -174,8 +179,14 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     }
     if (st.next?.retired) st.next = null;
     if (st.lease?.retired) st.lease = null;
+    const held = [st.lease, st.next];
     if (serves(st.lease, limit, need, now)) return st.lease;
-    if (!serves(st.next, limit, need, now)) return null;
+    if (!serves(st.next, limit, need, now)) {
+      // The request goes to the store, which counts a quota lease's unused units as spent: they go back first
+      // (the settle is sent ahead of the admit), or a lease could refuse the request that drained it.
+      for (const lease of held) if (lease?.kind === 'quota' && isLive(lease, limit, now)) retire(lease);
+      return null;
+    }
     if (st.lease) retire(st.lease);
     st.lease = st.next;
     st.next = null;
@@ -273,7 +284,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     if (units === 0 || units > spec.limit - units) return;
     const id = randomUUID();
     // Only while as much again stays free for everyone else: near its limit a quota is checked request by
-    // request, so no instance refuses a request while another holds the last units in a lease.
+    // request, so no lease takes its last units.
     const quota = { ...spec, limit: spec.limit - units };
     const admit = () => inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + leaseMs });
     acquire(st, admit, after, now, () => {
@@ -331,11 +342,13 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     return true;
   }
 
-  // Retires leases whose window is over, forgets idle keys, and lets go of requests that never settled.
+  // Retires leases whose time is over, and the quota leases and tallies of keys quiet for a window (their
+  // units go back, their spend reaches the counter); forgets idle keys; lets go of requests that never settled.
   const timer = setInterval(() => {
     const now = Date.now();
     for (const [key, st] of keys) {
-      for (const lease of [st.lease, st.next]) if (lease && now >= lease.until) retire(lease);
+      const quiet = now - st.lastSeen >= windowMs;
+      for (const lease of [st.lease, st.next]) if (lease && (now >= lease.until || (quiet && lease.kind !== 'rate'))) retire(lease);
       if (st.lease?.retired) st.lease = null;
       if (st.next?.retired) st.next = null;
       if (!st.lease && !st.next && !st.acquiring && now - st.windowStart >= 2 * windowMs) keys.delete(key);

@@ -36,7 +36,8 @@ export async function startGateway(opts: { config?: unknown; env?: Record<string
     LYSS_DATA_DIR: 'memory://',
     LYSS_SECRET_KEY: TEST_SECRET_KEY,
     LYSS_USAGE_FLUSH_MS: '50',
-    // Leases settle their spend when their window ends: a short one lets a test see the live counters settle.
+    // Leases settle their spend when they end (six windows, or a window after their key's last request): a
+    // short window lets a test see the live counters settle.
     LYSS_LEASE_MS: '250',
     DATABASE_URL: fresh?.url,
     REDIS_URL: process.env.REDIS_URL,
