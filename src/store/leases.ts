@@ -179,12 +179,14 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     }
     if (st.next?.retired) st.next = null;
     if (st.lease?.retired) st.lease = null;
-    const held = [st.lease, st.next];
+    const current = st.lease;
+    const upcoming = st.next;
     if (serves(st.lease, limit, need, now)) return st.lease;
     if (!serves(st.next, limit, need, now)) {
       // The request goes to the store, which counts a quota lease's unused units as spent: they go back first
       // (the settle is sent ahead of the admit), or a lease could refuse the request that drained it.
-      for (const lease of held) if (lease?.kind === 'quota' && isLive(lease, limit, now)) retire(lease);
+      if (current?.kind === 'quota' && isLive(current, limit, now)) retire(current);
+      if (upcoming?.kind === 'quota' && isLive(upcoming, limit, now)) retire(upcoming);
       return null;
     }
     if (st.lease) retire(st.lease);
