@@ -220,9 +220,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     lease.ended = true;
     const amount = lease.kind === 'quota' ? lease.spent - lease.units : lease.spent - lease.sent;
     if (amount === 0) return void open.delete(lease);
-    // The failure policy below keeps what it could not tell Redis and replays it. A quota lease's refund names
-    // the settle that booked its units: a counter reconciled from PostgreSQL since no longer holds them.
-    void track(inner.settle([lease.key], `${lease.id}:end`, amount, lease.kind === 'quota' ? lease.id : undefined))
+    // The failure policy below keeps what it could not tell Redis and replays it.
+    void track(inner.settle([lease.key], `${lease.id}:end`, amount))
       .catch(() => {})
       .finally(() => open.delete(lease));
   }
@@ -413,8 +412,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       });
       return { ok: true, reserved: req.desired };
     },
-    async settle(keyList, id, actual, bookedBy) {
-      if (!finish(id, actual) && !takenOver.has(id)) await inner.settle(keyList, id, actual, bookedBy);
+    async settle(keyList, id, actual) {
+      if (!finish(id, actual) && !takenOver.has(id)) await inner.settle(keyList, id, actual);
     },
     async release(keyList, id) {
       if (!finish(id, null) && !takenOver.has(id)) await inner.release(keyList, id);

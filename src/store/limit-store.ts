@@ -54,12 +54,8 @@ export interface LimitStore {
    * Replaces the reservation by the real cost on each quota (if it already expired, the cost is still added).
    * A second settle of the same id within 10 minutes adds nothing. A quota whose counter the store does not
    * hold is not created here: the next admit seeds it from its baseline.
-   * `bookedBy` names the earlier settle (on the same first key) that booked the units a negative `actual` gives
-   * back, as a lease's end does: if the counter was set whole since (overwritten by setQuotaUsed, or seeded
-   * again after the store lost it: the new count never had those units), or that settle is not remembered,
-   * nothing is given back.
    */
-  settle(quotaKeys: string[], reservationId: string, actual: number, bookedBy?: string): Promise<void>;
+  settle(quotaKeys: string[], reservationId: string, actual: number): Promise<void>;
   /** Drops the reservation and returns its units. Idempotent. */
   release(quotaKeys: string[], reservationId: string): Promise<void>;
   /**
@@ -71,10 +67,7 @@ export interface LimitStore {
   holdsCounter(key: string): boolean;
   /** Live spend (settled + reserved, expired reservations swept), or null when the store holds no counter. */
   quotaUsed(key: string): Promise<number | null>;
-  /**
-   * Overwrites a quota counter's settled spend (reconciliation from PostgreSQL); live reservations are kept.
-   * Units booked as spent before it are no longer in the counter: a settle giving them back is dropped.
-   */
+  /** Overwrites a quota counter's settled spend (reconciliation from PostgreSQL); live reservations are kept. */
   setQuotaUsed(key: string, used: number): Promise<void>;
   /** Adds to a counter that lives `windowMs` from its first hit; returns the new count (failure windows, metrics). */
   hit(key: string, windowMs: number, by?: number): Promise<number>;

@@ -17,8 +17,6 @@ interface QuotaCounter {
   nextExpiry: number;
   /** Settled reservation id -> when; insertion order is time order, so trimming stops early. */
   settledIds: Map<string, number>;
-  /** When `settled` was last set whole, seeded or overwritten by setQuotaUsed (preciseNow()), 0 never. */
-  resetAt: number;
 }
 
 interface HitWindow {
@@ -58,7 +56,7 @@ export function createMemoryStore(): LimitStore {
   function counterFor(key: string): QuotaCounter {
     let counter = quotas.get(key);
     if (!counter) {
-      counter = { settled: null, reservations: new Map(), reserved: 0, nextExpiry: Infinity, settledIds: new Map(), resetAt: 0 };
+      counter = { settled: null, reservations: new Map(), reserved: 0, nextExpiry: Infinity, settledIds: new Map() };
       quotas.set(key, counter);
     }
     return counter;
@@ -107,10 +105,7 @@ export function createMemoryStore(): LimitStore {
     const expiresAt = now + req.ttlMs;
     for (const { key, limit, baseline } of req.quotas) {
       const counter = counterFor(key);
-      if (counter.settled === null) {
-        counter.settled = baseline;
-        counter.resetAt = preciseNow();
-      }
+      if (counter.settled === null) counter.settled = baseline;
       if (limit < 0) continue;
       counter.reserved -= counter.reservations.get(req.reservationId)?.amount ?? 0;
       counter.reservations.set(req.reservationId, { amount: reserved, expiresAt });
@@ -120,7 +115,7 @@ export function createMemoryStore(): LimitStore {
     return { ok: true, reserved };
   }
 
-  function settle(keys: string[], id: string, actual: number, bookedBy?: string): void {
+  function settle(keys: string[], id: string, actual: number): void {
     const now = Date.now();
     for (const key of uniqueKeys(keys)) {
       const counter = counterFor(key);
@@ -129,16 +124,9 @@ export function createMemoryStore(): LimitStore {
       if (counter.settledIds.has(id)) continue;
       removeReservation(counter, id);
       // A counter the store does not hold stays absent: the next admit seeds it from PostgreSQL.
-      if (counter.settled !== null && !givesBackLostUnits(counter, actual, bookedBy)) counter.settled += actual;
-      counter.settledIds.set(id, preciseNow());
+      if (counter.settled !== null) counter.settled += actual;
+      counter.settledIds.set(id, now);
     }
-  }
-
-  /** A refund of units booked by a settle the counter has been overwritten since (or forgot). */
-  function givesBackLostUnits(counter: QuotaCounter, actual: number, bookedBy: string | undefined): boolean {
-    if (actual >= 0 || bookedBy === undefined || counter.resetAt === 0) return false;
-    const bookedAt = counter.settledIds.get(bookedBy);
-    return bookedAt === undefined || counter.resetAt >= bookedAt;
   }
 
   function release(keys: string[], id: string): void {
@@ -164,9 +152,9 @@ export function createMemoryStore(): LimitStore {
       assertOpen();
       return admit(req);
     },
-    async settle(keys, id, actual, bookedBy) {
+    async settle(keys, id, actual) {
       assertOpen();
-      settle(keys, id, actual, bookedBy);
+      settle(keys, id, actual);
     },
     async release(keys, id) {
       assertOpen();
@@ -181,9 +169,7 @@ export function createMemoryStore(): LimitStore {
     },
     async setQuotaUsed(key, used) {
       assertOpen();
-      const counter = counterFor(key);
-      counter.settled = used;
-      counter.resetAt = preciseNow();
+      counterFor(key).settled = used;
     },
     async hit(key, windowMs, by = 1) {
       assertOpen();
@@ -234,14 +220,6 @@ function removeReservation(counter: QuotaCounter, id: string): void {
   if (!reservation) return;
   counter.reservations.delete(id);
   counter.reserved = counter.reservations.size === 0 ? 0 : counter.reserved - reservation.amount;
-}
-
-/**
- * Date.now() with the microseconds: a settle and the seeding or overwrite of its counter are ordered by it
- * (see givesBackLostUnits), and both often fall in the same millisecond.
- */
-function preciseNow(): number {
-  return performance.timeOrigin + performance.now();
 }
 
 function trimSettled(counter: QuotaCounter, now: number): void {

@@ -6,9 +6,7 @@
  *
  * Quota representation, for a quota key Q:
  *   Q      hash  used = settled spend (absent: the store does not hold the counter),
- *                reserved = running total of live reservations (absent: 0),
- *                reset_at = when `used` was last set whole: seeded by an admit, or overwritten by setQuotaUsed
- *                (server ms)
+ *                reserved = running total of live reservations (absent: 0)
  *   Q:r    hash  reservation id -> units
  *   Q:e    zset  reservation id -> expiry (server ms)
  *   Q:s    zset  settled reservation id -> when (server ms), trimmed to the last 10 minutes; kept on the first
@@ -154,7 +152,7 @@ local function admit(K, A)
   for j = 1, nquota do
     local k = nrate + 3 * (j - 1)
     local q, r, e = K[k + 1], K[k + 2], K[k + 3]
-    if redis.call('HSETNX', q, 'used', A[qargs + 2 * j]) == 1 then redis.call('HSET', q, 'reset_at', fmt(now)) end
+    redis.call('HSETNX', q, 'used', A[qargs + 2 * j])
     if held[j] then
       local previous = tonumber(redis.call('HGET', r, id) or '0')
       redis.call('HSET', r, id, fmt(amount))
@@ -171,25 +169,20 @@ return each(admit)
  * Replaces a reservation by the actual cost on each quota, once per reservation id: the id is remembered
  * for A[3] ms in the call's last key so a repeated settle adds nothing. A quota the store does not hold is
  * left absent (the next admit seeds it from PostgreSQL, which will include this cost). Expired reservations
- * are left to the next admit's sweep: nothing here reads the reserved total. A negative cost naming the
- * settle that booked it (A[4], a lease's end) is dropped on a counter set whole since (seeded again after Redis
- * lost it, or overwritten), or if that settle is forgotten: the new count never had the units it gives back.
- * Batched; per call K: per quota Q, Q:r, Q:e, then the settled-ids key. A: id, actual, memoryMs[, bookedBy].
+ * are left to the next admit's sweep: nothing here reads the reserved total.
+ * Batched; per call K: per quota Q, Q:r, Q:e, then the settled-ids key. A: id, actual, memoryMs.
  */
 const SETTLE = `
 local function settle(K, A)
-  local id, actual, memory, booked_by = A[1], A[2], tonumber(A[3]), A[4]
+  local id, actual, memory = A[1], A[2], tonumber(A[3])
   local s = K[#K]
   local now = now_ms()
   redis.call('ZREMRANGEBYSCORE', s, '-inf', fmt(now - memory))
   if redis.call('ZSCORE', s, id) then return 0 end
-  local booked_at = booked_by and tonumber(actual) < 0 and (redis.call('ZSCORE', s, booked_by) or -1)
   for k = 0, #K - 4, 3 do
     local q = K[k + 1]
     unreserve(q, K[k + 2], K[k + 3], id)
-    local v = redis.call('HMGET', q, 'used', 'reset_at')
-    local lost = booked_at and v[2] and tonumber(v[2]) >= tonumber(booked_at)
-    if v[1] and not lost then redis.call('HINCRBYFLOAT', q, 'used', actual) end
+    if redis.call('HEXISTS', q, 'used') == 1 then redis.call('HINCRBYFLOAT', q, 'used', actual) end
   end
   redis.call('ZADD', s, fmt(now), id)
   redis.call('PEXPIRE', s, memory)
@@ -217,12 +210,6 @@ if not settled then return false end
 return fmt(tonumber(settled) + reserved(KEYS[1]))
 `;
 
-/** Overwrites the settled spend and notes when (see SETTLE). KEYS: Q. ARGV: used. */
-const SET_QUOTA_USED = `
-redis.call('HSET', KEYS[1], 'used', ARGV[1], 'reset_at', fmt(now_ms()))
-return 0
-`;
-
 /** Fixed-window counter: the window starts at the first hit. KEYS: counter. ARGV: windowMs, by. */
 const HIT = `
 local count = redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
@@ -240,6 +227,5 @@ export const scripts = {
   settle: script(SETTLE),
   release: script(RELEASE),
   quotaUsed: script(QUOTA_USED),
-  setQuotaUsed: script(SET_QUOTA_USED),
   hit: script(HIT),
 } as const;

@@ -121,13 +121,13 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       throw unexpected('admit', reply);
     },
 
-    async settle(keys, reservationId, actual, bookedBy) {
+    async settle(keys, reservationId, actual) {
       assertOpen();
       const unique = uniqueKeys(keys);
       if (unique.length === 0) return;
       const all = unique.flatMap(quotaKeys);
       all.push(key(unique[0]!) + ':s');
-      await settleScript(all, bookedBy === undefined ? [reservationId, actual, SETTLED_MEMORY_MS] : [reservationId, actual, SETTLED_MEMORY_MS, bookedBy]);
+      await settleScript(all, [reservationId, actual, SETTLED_MEMORY_MS]);
     },
 
     async release(keys, reservationId) {
@@ -149,8 +149,8 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
     async setQuotaUsed(k, used) {
       assertOpen();
-      // The reservations live in other fields and keys, and are kept.
-      await run(client, scripts.setQuotaUsed, [key(k)], [String(used)]);
+      // A single HSET is already atomic and one round trip; the reservations live in other fields/keys.
+      await client.hset(key(k), 'used', String(used));
       markSeeded(k);
     },
 

@@ -51,7 +51,7 @@ export interface FailurePolicyOptions {
   maxReplay?: number;
 }
 
-type Replay = { op: 'settle'; keys: string[]; id: string; actual: number; bookedBy?: string } | { op: 'release'; keys: string[]; id: string };
+type Replay = { op: 'settle'; keys: string[]; id: string; actual: number } | { op: 'release'; keys: string[]; id: string };
 
 /** A reservation this instance holds and has not settled or released yet. */
 interface Live {
@@ -164,7 +164,7 @@ export function withFailurePolicy(
   async function drainReplay(): Promise<void> {
     while (replay.length > 0) {
       const entry = replay[0]!;
-      if (entry.op === 'settle') await bounded('settle', store.settle(entry.keys, entry.id, entry.actual, entry.bookedBy));
+      if (entry.op === 'settle') await bounded('settle', store.settle(entry.keys, entry.id, entry.actual));
       else await bounded('release', store.release(entry.keys, entry.id));
       replay.shift();
       sync();
@@ -268,12 +268,12 @@ export function withFailurePolicy(
     });
   }
 
-  async function settleInRedis(keys: string[], id: string, actual: number, bookedBy?: string): Promise<void> {
-    if (down) return queue({ op: 'settle', keys, id, actual, bookedBy });
+  async function settleInRedis(keys: string[], id: string, actual: number): Promise<void> {
+    if (down) return queue({ op: 'settle', keys, id, actual });
     try {
-      await bounded('settle', store.settle(keys, id, actual, bookedBy));
+      await bounded('settle', store.settle(keys, id, actual));
     } catch (err) {
-      queue({ op: 'settle', keys, id, actual, bookedBy });
+      queue({ op: 'settle', keys, id, actual });
       markDown('settle', err);
     }
   }
@@ -333,19 +333,19 @@ export function withFailurePolicy(
       if (result.ok) remember(req, result.reserved, local);
       return result;
     },
-    async settle(keys, id, actual, bookedBy) {
+    async settle(keys, id, actual) {
       const entry = live.get(id);
       // Forgotten first, so a recovery running meanwhile does not book it again.
       live.delete(id);
       if (entry?.local) {
-        await entry.local.settle(keys, id, actual, bookedBy);
-        if (entry.inRedis) return settleInRedis(keys, id, actual, bookedBy);
+        await entry.local.settle(keys, id, actual);
+        if (entry.inRedis) return settleInRedis(keys, id, actual);
         if (!down) return settleInRedis(keys, `owed:${id}`, actual);
         for (const key of new Set(keys)) owed.set(key, (owed.get(key) ?? 0) + actual);
         sync();
         return;
       }
-      return settleInRedis(keys, id, actual, bookedBy);
+      return settleInRedis(keys, id, actual);
     },
     async release(keys, id) {
       const entry = live.get(id);
