@@ -160,6 +160,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   }
 
   const demand = (st: KeyState): number => Math.max(st.seen, st.previous);
+  /** Requests a lease is sized for: twice the key's recent demand over the lease's life. */
+  const wanted = (st: KeyState): number => HEADROOM * LEASE_WINDOWS * demand(st);
   const unitsPerRequest = (st: KeyState): number => Math.max(1, st.largest, st.previousLargest);
   const isLive = (lease: Lease | null, limit: number, now: number): lease is Lease =>
     lease !== null && !lease.retired && lease.limit === limit && now < lease.until;
@@ -258,13 +260,13 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   /** Slots for a rate lease, or 0 when the key is not worth one or its limit is too small. */
   function rateLeaseSize(spec: RateLimitSpec, st: KeyState): number {
     const perWindow = (spec.limit * windowMs) / RATE_WINDOW_MS;
-    const count = Math.min(HEADROOM * LEASE_WINDOWS * demand(st), Math.floor(perWindow * RATE_SHARE));
+    const count = Math.min(wanted(st), Math.floor(perWindow * RATE_SHARE));
     return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
   }
 
   /** Requests' worth of units for a quota lease, or 0 (as above). */
   function quotaLeaseSize(spec: QuotaSpec, st: KeyState): number {
-    const count = Math.min(HEADROOM * LEASE_WINDOWS * demand(st), Math.floor((spec.limit * QUOTA_SHARE) / unitsPerRequest(st)));
+    const count = Math.min(wanted(st), Math.floor((spec.limit * QUOTA_SHARE) / unitsPerRequest(st)));
     return demand(st) < MIN_DEMAND || count < MIN_DEMAND ? 0 : count;
   }
 
