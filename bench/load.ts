@@ -13,7 +13,12 @@
 import http from 'node:http';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import { sleep } from './procs.js';
+
+v8.setFlagsFromString('--expose-gc');
+const fullGc = vm.runInNewContext('gc') as () => void;
 
 export interface Req {
   headers: Record<string, string>;
@@ -174,8 +179,18 @@ export function saturate(opts: { url: string; connections: number; seconds: numb
   });
 }
 
-/** Open-loop fixed rate: one request every 1000/rate ms for `seconds`, whatever the answers do. */
-export async function paced(opts: { url: string; rate: number; seconds: number; requests: readonly Req[]; stream: boolean }): Promise<LoadResult & { maxLagMs: number }> {
+/**
+ * Open-loop fixed rate: one request every 1000/rate ms for `seconds`, whatever the answers do. `onAnswer` gets
+ * each 2xx answer's start (performance.now()) and latency, both in ms.
+ */
+export async function paced(opts: {
+  url: string;
+  rate: number;
+  seconds: number;
+  requests: readonly Req[];
+  stream: boolean;
+  onAnswer?: (startMs: number, ms: number) => void;
+}): Promise<LoadResult & { maxLagMs: number }> {
   const url = new URL(opts.url);
   const pool = new Pool(url.origin, { connections: 128, keepAliveTimeout: 30_000 });
   const total = Math.round(opts.rate * opts.seconds);
@@ -210,6 +225,7 @@ export async function paced(opts: { url: string; rate: number; seconds: number; 
         ok++;
         usage += total;
         latencies.push(ms);
+        opts.onAnswer?.(t0, ms);
       })
       .catch(() => {
         errors++;
@@ -218,6 +234,9 @@ export async function paced(opts: { url: string; rate: number; seconds: number; 
     inflight.add(p);
   };
 
+  // The generator's own heap holds what earlier scenarios left (a saturation run's garbage): collected now,
+  // its mark-compact would run on the machine's cores in the measured window, beside the server measured.
+  if (process.env.BENCH_NO_PRE_GC !== '1') fullGc();
   const start = performance.now();
   await new Promise<void>((resolve) => {
     const tick = () => {

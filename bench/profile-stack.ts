@@ -1,7 +1,8 @@
 /**
  * The stack the profilers run under load: the mock, PostgreSQL and Redis when reachable, the seeded table,
  * and one gateway started with extra node flags (the profiler's, then BENCH_GATEWAY_FLAGS, e.g.
- * `--max-semi-space-size=16` to see what a V8 setting does). `stop()` takes it all down again (the work dir
+ * `--max-semi-space-size=16` to see what a V8 setting does; BENCH_GATEWAY_ENV adds `K=V` settings to its
+ * environment). `stop()` takes it all down again (the work dir
  * stays with BENCH_KEEP_WORKDIR=1).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -59,6 +60,7 @@ export async function startProfileStack(name: string, nodeArgs: (workDir: string
       { port, databaseUrl, redisUrl: redis ? s.redisUrl : null, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, 'data') },
       path.join(workDir, 'gateway.log'),
       args,
+      process.env.BENCH_GATEWAY_ENV,
     );
     children.push(gateway);
     await waitReady(gateway, port, 180_000);
