@@ -76,7 +76,7 @@ async function main(): Promise<void> {
     };
     const run = (kind: string, url: string, secs: number): Promise<LoadResult> =>
       kind === 'paced'
-        ? paced({ url, rate: s.rate, seconds: secs, requests: reqs.paced!, stream: false })
+        ? paced({ url, rate: s.rate, seconds: secs, leadInSeconds: s.leadInSeconds, requests: reqs.paced!, stream: false })
         : saturate({ url, connections: s.connections, seconds: secs, requests: reqs[kind === 'stream' ? 'stream' : 'sat']!, stream: kind === 'stream' });
     for (const v of variants) for (const kind of kinds) await run(kind, v.url, 5);
 

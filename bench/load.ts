@@ -180,20 +180,25 @@ export function saturate(opts: { url: string; connections: number; seconds: numb
 }
 
 /**
- * Open-loop fixed rate: one request every 1000/rate ms for `seconds`, whatever the answers do. `onAnswer` gets
- * each 2xx answer's start (performance.now()) and latency, both in ms.
+ * Open-loop fixed rate: one request every 1000/rate ms for `leadInSeconds` + `seconds`, whatever the answers
+ * do. Answers of the lead-in count (ok, usage) but their latencies do not: the figures are the steady state at
+ * that rate, not the server's change from what ran before (a gateway's limit leases, sized for a saturation
+ * run and given back while it sat idle, are taken again over the first seconds). `onAnswer` gets each
+ * measured 2xx answer's start (performance.now()) and latency, both in ms.
  */
 export async function paced(opts: {
   url: string;
   rate: number;
   seconds: number;
+  leadInSeconds?: number;
   requests: readonly Req[];
   stream: boolean;
   onAnswer?: (startMs: number, ms: number) => void;
 }): Promise<LoadResult & { maxLagMs: number }> {
   const url = new URL(opts.url);
   const pool = new Pool(url.origin, { connections: 128, keepAliveTimeout: 30_000 });
-  const total = Math.round(opts.rate * opts.seconds);
+  const leadIn = Math.round(opts.rate * (opts.leadInSeconds ?? 0));
+  const total = leadIn + Math.round(opts.rate * opts.seconds);
   const latencies = new Latencies();
   const inflight = new Set<Promise<void>>();
   let ok = 0;
@@ -224,6 +229,7 @@ export async function paced(opts: {
         }
         ok++;
         usage += total;
+        if (i < leadIn) return;
         latencies.push(ms);
         opts.onAnswer?.(t0, ms);
       })

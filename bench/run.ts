@@ -167,7 +167,10 @@ async function main(): Promise<void> {
   const scenarios = {
     nonStream: { title: `non-stream, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: jsonReqs, stream: false }) },
     stream: { title: `stream, ${s.streamChunks} chunks, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: streamReqs, stream: true }) },
-    paced: { title: `non-stream at a fixed ${s.rate} req/s (latency)`, run: (t: Target) => paced({ url: URL_OF[t], rate: s.rate, seconds: s.seconds, requests: jsonReqs, stream: false }) },
+    paced: {
+      title: `non-stream at a fixed ${s.rate} req/s (latency${s.leadInSeconds ? `, after a ${s.leadInSeconds} s lead-in at that rate` : ''})`,
+      run: (t: Target) => paced({ url: URL_OF[t], rate: s.rate, seconds: s.seconds, leadInSeconds: s.leadInSeconds, requests: jsonReqs, stream: false }),
+    },
   };
   type Key = keyof typeof scenarios;
   const rounds: Record<Key, Record<Target, RunFigures[]>> = {

@@ -8,11 +8,11 @@ import postgres from 'postgres';
 import { buildSeed, type Seed } from './seed.js';
 import { ROOT, spawnHelper, type Child } from './procs.js';
 
-function envNumber(name: string, def: number): number {
+function envNumber(name: string, def: number, min = Number.MIN_VALUE): number {
   const raw = process.env[name];
   if (raw === undefined || raw === '') return def;
   const v = Number(raw);
-  if (!Number.isFinite(v) || v <= 0) throw new Error(`${name} must be a positive number, got "${raw}"`);
+  if (!Number.isFinite(v) || v < min) throw new Error(`${name} must be a number of at least ${min === Number.MIN_VALUE ? 'more than 0' : min}, got "${raw}"`);
   return v;
 }
 
@@ -23,6 +23,7 @@ export function loadSettings() {
     warmupSeconds: envNumber('BENCH_WARMUP_SECONDS', 2),
     connections: Math.floor(envNumber('BENCH_CONNECTIONS', 64)),
     rate: envNumber('BENCH_RATE', 500),
+    leadInSeconds: envNumber('BENCH_LEAD_IN_SECONDS', 5, 0),
     streamChunks: Math.floor(envNumber('BENCH_STREAM_CHUNKS', 20)),
     openStreams: Math.floor(envNumber('BENCH_OPEN_STREAMS', 5000)),
     slowChunks: Math.floor(envNumber('BENCH_SLOW_CHUNKS', 20)),
