@@ -21,9 +21,8 @@ export interface Database {
   db: Db;
   /**
    * Where the usage writer sends its batches. On PostgreSQL a connection of its own: the batch function and
-   * its plans stay warm on it, and a batch is one statement, two round trips (drizzle's execute sends it
-   * unprepared, so it is described first; through the pool it also needed a transaction to land on a warm
-   * connection). On PGlite, the one database.
+   * its plans stay warm on it, and a batch is one prepared statement, one round trip (through the pool it
+   * needed a transaction to land on a warm connection). On PGlite, the one database.
    */
   usageWriter: Db;
   kind: 'postgres' | 'pglite';
@@ -134,6 +133,17 @@ async function openPglite(dataDir: string): Promise<Database> {
     },
     close: () => client.close(),
   };
+}
+
+/**
+ * The postgres.js client behind a drizzle database on PostgreSQL (null for PGlite or a transaction): for a
+ * statement drizzle can only send unprepared, which postgres.js describes before every run (a second round
+ * trip, and a second wake-up of PostgreSQL and of the gateway). It carries drizzle's serializers (json text
+ * passes as is).
+ */
+export function postgresClientOf(db: Db): postgres.Sql | null {
+  const client = (db as { $client?: unknown }).$client;
+  return typeof client === 'function' && typeof (client as Partial<postgres.Sql>).unsafe === 'function' ? (client as postgres.Sql) : null;
 }
 
 /** Rows of a raw query, whichever driver ran it (postgres.js returns an array, PGlite `{ rows }`). */

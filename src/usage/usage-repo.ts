@@ -14,7 +14,7 @@
  * the conversation) instead of violating a foreign key.
  */
 import { sql } from 'drizzle-orm';
-import type { Db } from '../db/client.js';
+import { postgresClientOf, type Db } from '../db/client.js';
 import type { StoredToolCall } from '../db/schema/chat-messages.js';
 import { newBatchId, type UsageRecord } from './usage-record.js';
 
@@ -22,6 +22,9 @@ interface Spend {
   cost: number;
   lastUsed: string;
 }
+
+/** Prepared on the writer's connection: one round trip a batch, where an unprepared call is described first. */
+const RECORD_USAGE = 'select lyss_record_usage($1::uuid, $2::json)';
 
 /** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
 const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
@@ -47,7 +50,10 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   // of ten connections, each compiling the function and planning its statements afresh (PostgreSQL ~1.9× the
   // CPU per answer). One statement is one transaction; a batch whose commit went through but whose reply was
   // lost is skipped when retried under the same id (migration 0009).
-  await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${JSON.stringify(batch)}::json)`);
+  const json = JSON.stringify(batch);
+  const client = postgresClientOf(db);
+  if (client) await client.unsafe(RECORD_USAGE, [batchId, json], { prepare: true });
+  else await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${json}::json)`);
 }
 
 /**

@@ -11,7 +11,7 @@ import { channelRow, conversationRow, expectApiError, inTenant, messageRows, sdk
 import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
-import { queryRows } from '../../../src/db/client.js';
+import { postgresClientOf, queryRows } from '../../../src/db/client.js';
 import { newBatchId, type UsageRecord } from '../../../src/usage/usage-record.js';
 
 const QUIET = 'lyss-quiet-0123456789abcdef0123456789abc';
@@ -424,6 +424,15 @@ describe('usage batches written at once by two processes', () => {
     await writeUsageBatch(gw.deps.database.usageWriter, [record], newBatchId());
     expect(await spend()).toEqual({ token: before.token + 22, channel: before.channel + 22 });
     expect(await messageRows(gw, acme, conversationId)).toHaveLength(2);
+  });
+
+  it.runIf(process.env.DATABASE_URL)('on PostgreSQL the writer sends its batch prepared: one round trip a batch, not a describe first', async () => {
+    const record = await ciRecord(3, { id: crypto.randomUUID(), title: 'prepared', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'x', tokenCount: 1 }] });
+    await writeUsageBatch(gw.deps.database.usageWriter, [record]);
+    const writer = postgresClientOf(gw.deps.database.usageWriter);
+    // pg_prepared_statements lists the session's own: the writer has one connection.
+    const prepared = await writer!<{ statement: string }[]>`select statement from pg_prepared_statements`;
+    expect(prepared.map((p) => p.statement)).toContain('select lyss_record_usage($1::uuid, $2::json)');
   });
 
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {
