@@ -63,6 +63,12 @@ const LEASE_WINDOWS = 6;
  * leases at once sent their settles in one burst that held the event loop for milliseconds.
  */
 const LENGTH_JITTER = 0.25;
+/**
+ * A key counts as quiet after one window and up to this much more, at random: keys that went quiet together
+ * (traffic that stopped, a gateway between two bench scenarios) would otherwise end their quota leases and
+ * tallies in one sweep, a burst of settles that held the event loop (a thousand of them, after a lull).
+ */
+const QUIET_JITTER = 0.5;
 /** The sweep ends leases at most this late, each tick ending only those whose time came since the last. */
 const SWEEP_MS = 250;
 
@@ -104,8 +110,9 @@ interface KeyState {
   /** The store refused a lease: none is asked for until then. */
   refusedUntil: number;
   windowStart: number;
-  /** When the key's last request came (Date.now() ms). */
+  /** When the key's last request came (Date.now() ms), and how long after it the key counts as quiet. */
   lastSeen: number;
+  quietMs: number;
   /** Requests seen in this window and the one before, and the most quota units one of them asked for. */
   seen: number;
   previous: number;
@@ -143,7 +150,19 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   function observe(key: string, now: number, units: number): KeyState {
     let st = keys.get(key);
     if (!st) {
-      st = { lease: null, next: null, acquiring: false, refusedUntil: 0, windowStart: now, lastSeen: now, seen: 0, previous: 0, largest: 0, previousLargest: 0 };
+      st = {
+        lease: null,
+        next: null,
+        acquiring: false,
+        refusedUntil: 0,
+        windowStart: now,
+        lastSeen: now,
+        quietMs: windowMs * (1 + QUIET_JITTER * Math.random()),
+        seen: 0,
+        previous: 0,
+        largest: 0,
+        previousLargest: 0,
+      };
       keys.set(key, st);
     } else if (now - st.windowStart >= windowMs) {
       const adjacent = now - st.windowStart < 2 * windowMs;
@@ -346,12 +365,12 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     return true;
   }
 
-  // Retires leases whose time is over, and the quota leases and tallies of keys quiet for a window (their
+  // Retires leases whose time is over, and the quota leases and tallies of keys quiet for a window or so (their
   // units go back, their spend reaches the counter); forgets idle keys; lets go of requests that never settled.
   const timer = setInterval(() => {
     const now = Date.now();
     for (const [key, st] of keys) {
-      const quiet = now - st.lastSeen >= windowMs;
+      const quiet = now - st.lastSeen >= st.quietMs;
       for (const lease of [st.lease, st.next]) if (lease && (now >= lease.until || (quiet && lease.kind !== 'rate'))) retire(lease);
       if (st.lease?.retired) st.lease = null;
       if (st.next?.retired) st.next = null;

@@ -168,8 +168,8 @@ describe('leases', () => {
     expect(calls.admit).toBe(1);
     expect(calls.settle).toBe(1);
     expect(await inner.quotaUsed(quota.key)).toBe(105);
-    // A tally whose key is quiet for a window ends then, without waiting out its six.
-    await sleep(WINDOW_MS * 1.5);
+    // A tally whose key is quiet for a window (and up to half a window more) ends then, without waiting out its six.
+    await sleep(WINDOW_MS * 2);
     expect(await inner.quotaUsed(quota.key)).toBe(140);
     expect(calls.settle).toBe(2);
   });
@@ -411,6 +411,39 @@ describe('leases', () => {
       const average = steady.reduce((a, b) => a + b, 0) / steady.length;
       expect(average).toBeGreaterThan(10);
       expect(Math.max(...steady)).toBeLessThan(4 * average);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('spreads the ends of keys that went quiet together instead of settling them in one sweep', async () => {
+    // Traffic that stops leaves every busy key quiet at once; their settles all in one sweep held the event loop.
+    vi.useFakeTimers();
+    try {
+      const { store, calls } = sharedStore();
+      const window = 2_000;
+      const leased = withLeases(store, { windowMs: window });
+      const keys = Array.from({ length: 200 }, (_, i) => ({ key: `{t}:q:t:quiet${i}`, limit: -1, baseline: 0 }));
+      // Every key gets a tally and four requests, all within 100 ms; then nothing.
+      for (let round = 0; round < 4; round++) {
+        for (const key of keys) {
+          const req = request({ quotas: [key] });
+          await leased.admit(req);
+          await leased.settle([key.key], req.reservationId, 1);
+        }
+        await vi.advanceTimersByTimeAsync(25);
+      }
+      const settlesPerTick: number[] = [];
+      for (let t = 0; t < 2 * window; t += 250) {
+        const before = calls.settle;
+        await vi.advanceTimersByTimeAsync(250);
+        settlesPerTick.push(calls.settle - before);
+      }
+      // Each tally ends once, its spend settled, between one window and a half after its last request.
+      expect(settlesPerTick.reduce((a, b) => a + b, 0)).toBe(200);
+      expect(settlesPerTick.slice(0, window / 250 - 1).every((n) => n === 0)).toBe(true);
+      expect(Math.max(...settlesPerTick)).toBeLessThan(200 / 3);
+      await leased.close();
     } finally {
       vi.useRealTimers();
     }
