@@ -62,6 +62,7 @@ export const envSchema = z.object({
   LYSS_ADMIN_EMAIL: z.email().default('admin@lyss.local'),
   LYSS_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   LYSS_WORKERS: int(0, 0, 256),
+  LYSS_BACKGROUND_NICE: int(10, 0, 19),
   LYSS_BODY_LIMIT_BYTES: int(10 * 1024 * 1024, 1024),
   LYSS_RELAY_RETRIES: int(2, 0, 10),
   LYSS_CONNECT_TIMEOUT_MS: int(10_000, 100),

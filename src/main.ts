@@ -19,6 +19,7 @@ import { createRedisStore } from './store/redis-store.js';
 import { createUsageRecorder, spillFileFor, type UsageRecorder } from './usage/usage-recorder.js';
 import { writeUsageBatch } from './usage/usage-repo.js';
 import { reconcileQuotaCounters } from './usage/reconcile.js';
+import { lowerBackgroundThreads } from './thread-priority.js';
 
 function configOrExit(): Config {
   try {
@@ -62,12 +63,15 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   const ready = createApp(deps);
   appReady(ready);
   const running = early ?? (await listen(ready, { port: config.PORT, host: config.HOST }));
+  // Once started: libuv's pool threads exist by now (the start used them), and take the lower priority too.
+  const backgroundThreads = lowerBackgroundThreads(config.LYSS_BACKGROUND_NICE);
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,
     database: deps.database.kind,
     store: config.REDIS_URL ? 'redis' : 'memory',
     pid: process.pid,
     startupMs: Date.now() - started,
+    backgroundThreads,
   });
 
   let stopping = false;
