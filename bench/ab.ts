@@ -15,7 +15,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { createDatabase, drainUsage, dropDatabase, gatewayEnv, START_FLAGS, waitReady } from './gateway.js';
+import { applyEnvPairs, createDatabase, drainUsage, dropDatabase, gatewayEnv, START_FLAGS, waitReady } from './gateway.js';
 import { paced, saturate, type LoadResult, type Req } from './load.js';
 import { freePort, Meter, spawnNode, stopChild, type Child } from './procs.js';
 import { requestVariants } from './seed.js';
@@ -32,15 +32,6 @@ const dists = (process.env.AB_DIST ?? 'dist').split(',').map((d) => d.trim());
 const kinds = (process.env.AB_KINDS ?? 'sat').split(',').map((k) => k.trim());
 const seconds = Number(process.env.AB_SECONDS ?? s.seconds);
 const rounds = Number(process.env.AB_ROUNDS ?? s.rounds);
-
-function envOf(i: number): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const pair of (process.env[`AB_ENV${i}`] ?? '').split(/\s+/).filter(Boolean)) {
-    const eq = pair.indexOf('=');
-    out[pair.slice(0, eq)] = pair.slice(eq + 1);
-  }
-  return out;
-}
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN;
 
@@ -61,8 +52,8 @@ async function main(): Promise<void> {
       const dbName = `lyss_ab_${i}_${Date.now()}`;
       databases.push(dbName);
       const port = await freePort();
-      const env = { ...gatewayEnv({ port, databaseUrl: await createDatabase(s.databaseServer, dbName), redisUrl: s.redisUrl, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, `data${i}`) }), ...envOf(i) };
-      for (const [k, v] of Object.entries(env)) if (v === '') delete env[k];
+      const base = gatewayEnv({ port, databaseUrl: await createDatabase(s.databaseServer, dbName), redisUrl: s.redisUrl, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, `data${i}`) });
+      const env = applyEnvPairs(base, process.env[`AB_ENV${i}`] ?? '');
       const flags = (process.env[`AB_FLAGS${i}`] ?? '').split(/\s+/).filter(Boolean);
       const child = spawnNode(`${i}:${dist}`, [...START_FLAGS, ...flags, path.join(dist, 'main.js')], { env, logFile: path.join(workDir, `gateway${i}.log`) });
       children.push(child);

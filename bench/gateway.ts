@@ -46,17 +46,21 @@ export function gatewayEnv(g: GatewayEnv): NodeJS.ProcessEnv {
   return env;
 }
 
-/** `extraEnv`: `K=V` pairs separated by spaces (an experiment's settings); an empty value unsets K. */
-export function spawnGateway(name: string, g: GatewayEnv, logFile: string, nodeArgs: string[] = [], extraEnv = ''): Child {
-  const env = gatewayEnv(g);
-  for (const pair of extraEnv.split(/\s+/).filter(Boolean)) {
+/** Applies `K=V` pairs separated by spaces (an experiment's settings) to `env`; an empty value unsets K. */
+export function applyEnvPairs(env: NodeJS.ProcessEnv, pairs: string): NodeJS.ProcessEnv {
+  for (const pair of pairs.split(/\s+/).filter(Boolean)) {
     const eq = pair.indexOf('=');
     if (eq <= 0) throw new Error(`not K=V: ${pair}`);
     const value = pair.slice(eq + 1);
     if (value === '') delete env[pair.slice(0, eq)];
     else env[pair.slice(0, eq)] = value;
   }
-  return spawnNode(name, [...START_FLAGS, ...nodeArgs, 'dist/main.js'], { env, logFile });
+  return env;
+}
+
+/** `extraEnv`: `K=V` pairs, see applyEnvPairs. */
+export function spawnGateway(name: string, g: GatewayEnv, logFile: string, nodeArgs: string[] = [], extraEnv = ''): Child {
+  return spawnNode(name, [...START_FLAGS, ...nodeArgs, 'dist/main.js'], { env: applyEnvPairs(gatewayEnv(g), extraEnv), logFile });
 }
 
 /** Waits until GET /readyz answers 200 (database and store reachable); bounded. */

@@ -183,8 +183,9 @@ export function saturate(opts: { url: string; connections: number; seconds: numb
  * Open-loop fixed rate: one request every 1000/rate ms for `leadInSeconds` + `seconds`, whatever the answers
  * do. Answers of the lead-in count (ok, usage) but their latencies do not: the figures are the steady state at
  * that rate, not the server's change from what ran before (a gateway's limit leases, sized for a saturation
- * run and given back while it sat idle, are taken again over the first seconds). `onAnswer` gets each
- * measured 2xx answer's start (performance.now()) and latency, both in ms.
+ * run and given back while it sat idle, are taken again over the first seconds); `seconds`, `rps` and
+ * `maxLagMs` cover the lead-in too. `onAnswer` gets each measured 2xx answer's start (performance.now()) and
+ * latency, both in ms.
  */
 export async function paced(opts: {
   url: string;
@@ -242,7 +243,7 @@ export async function paced(opts: {
 
   // The generator's own heap holds what earlier scenarios left (a saturation run's garbage): collected now,
   // its mark-compact would run on the machine's cores in the measured window, beside the server measured.
-  if (process.env.BENCH_NO_PRE_GC !== '1') fullGc();
+  fullGc();
   const start = performance.now();
   await new Promise<void>((resolve) => {
     const tick = () => {

@@ -29,8 +29,8 @@ export interface ProfileStack {
   stop(): Promise<void>;
 }
 
-/** `nodeArgs` gets the work dir, for flags that write files there. */
-export async function startProfileStack(name: string, nodeArgs: (workDir: string) => string[]): Promise<ProfileStack> {
+/** `nodeArgs` gets the work dir, for flags that write files there; `env` (K=V pairs) goes before BENCH_GATEWAY_ENV. */
+export async function startProfileStack(name: string, nodeArgs: (workDir: string) => string[], env = ''): Promise<ProfileStack> {
   const s = loadSettings();
   const workDir = mkdtempSync(path.join(os.tmpdir(), `lyss-${name}-`));
   const children: Child[] = [];
@@ -60,7 +60,7 @@ export async function startProfileStack(name: string, nodeArgs: (workDir: string
       { port, databaseUrl, redisUrl: redis ? s.redisUrl : null, secretKey: newSecretKey(), configFile, dataDir: path.join(workDir, 'data') },
       path.join(workDir, 'gateway.log'),
       args,
-      process.env.BENCH_GATEWAY_ENV,
+      `${env} ${process.env.BENCH_GATEWAY_ENV ?? ''}`,
     );
     children.push(gateway);
     await waitReady(gateway, port, 180_000);

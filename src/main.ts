@@ -63,7 +63,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   const ready = createApp(deps);
   appReady(ready);
   const running = early ?? (await listen(ready, { port: config.PORT, host: config.HOST }));
-  // Once started: libuv's pool threads exist by now (the start used them), and take the lower priority too.
+  // Once started: V8's workers, and libuv's pool if the start used it, take the lower priority.
   const backgroundThreads = lowerBackgroundThreads(config.LYSS_BACKGROUND_NICE);
   logger.info('lyss gateway listening', {
     url: `http://${config.HOST}:${running.port}`,

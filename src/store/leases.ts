@@ -6,7 +6,7 @@
  * What stays exact, and what a lease relaxes (README, "Quota and limits"):
  * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
  *   A quota lease's units count as spent from the moment it is taken; when it ends (its time over, its key quiet
- *   for a window, last request settled or released) it gives back what its requests did not spend, and a request
+ *   for 1-1.5 windows, last request settled or released) it gives back what its requests did not spend, and a request
  *   it cannot serve gets those units back before the store checks it. It holds at most a hundredth of the
  *   limit, and is only taken while as much again stays free. A process that dies with a lease, or loses its
  *   connection to Redis, leaves the unspent units counted as spent (refusing early, never overspending) until
@@ -18,7 +18,7 @@
  *   store refuses the lease) is checked request by request, exactly, as without leases; so is every request
  *   that needs any such key.
  * An unlimited quota whose counter the store holds gets a "tally" lease from its first request: nothing to book,
- * it adds the spend up and settles it when it ends, its time over or its key quiet for a window (a request still
+ * it adds the spend up and settles it when it ends, its time over or its key quiet for 1-1.5 windows (a request still
  * running then settles its own spend when it ends, so a quota set meanwhile counts everything finished). A
  * process that dies with a tally leaves its spend out of the counter, not out of PostgreSQL, until the counters
  * are reconciled.

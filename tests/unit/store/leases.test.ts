@@ -442,7 +442,8 @@ describe('leases', () => {
       // Each tally ends once, its spend settled, between one window and a half after its last request.
       expect(settlesPerTick.reduce((a, b) => a + b, 0)).toBe(200);
       expect(settlesPerTick.slice(0, window / 250 - 1).every((n) => n === 0)).toBe(true);
-      expect(Math.max(...settlesPerTick)).toBeLessThan(200 / 3);
+      // Spread over ~4 ticks, ~50 each; 120 in one is far outside chance (P < 1e-9), 200 was the burst.
+      expect(Math.max(...settlesPerTick)).toBeLessThan(120);
       await leased.close();
     } finally {
       vi.useRealTimers();
