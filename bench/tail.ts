@@ -14,23 +14,11 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { frameLocator } from './cpuprofile-summary.js';
+import { frameLocator, type CpuProfile, type ProfileNode } from './cpuprofile-summary.js';
 import { paced, percentile } from './load.js';
 import { ROOT, stopChild } from './procs.js';
 import { startProfileStack, warmUp } from './profile-stack.js';
 import { requestVariants } from './seed.js';
-
-interface ProfileNode {
-  id: number;
-  callFrame: { functionName: string; url: string; lineNumber: number; columnNumber: number };
-  children?: number[];
-}
-interface CpuProfile {
-  nodes: ProfileNode[];
-  samples: number[];
-  timeDeltas: number[];
-  startTime: number;
-}
 
 const intervalUs = Number(process.env.BENCH_TAIL_INTERVAL_US ?? 200);
 const CATEGORIES = ['gc', 'usage writer', 'postgres (other)', 'limit store', 'serving', 'program', 'idle', 'not running'] as const;
