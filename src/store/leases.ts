@@ -200,6 +200,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     }
     if (st.next?.retired) st.next = null;
     if (st.lease?.retired) st.lease = null;
+    // Kept aside: after serves() says no, its type guard has TypeScript take them for null.
     const current = st.lease;
     const upcoming = st.next;
     if (serves(st.lease, limit, need, now)) return st.lease;
