@@ -42,27 +42,28 @@ function tidsOf(pid: number): number[] {
 
 /** Reads `perf script` output of sched_switch events and charges the event loop's preempted waits. */
 function preemptions(perfData: string, loop: number, who: (tid: number, comm: string) => string): Preemptions {
-  const out = execFileSync('perf', ['script', '-i', perfData, '-F', 'time,trace'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
+  const script = execFileSync('perf', ['script', '-i', perfData, '-F', 'time,trace'], { encoding: 'utf8', maxBuffer: 1 << 30, stdio: ['ignore', 'pipe', 'ignore'] });
   const result: Preemptions = { totalMs: 0, count: 0, longCount: 0, longMs: 0, longBy: new Map() };
-  let out_: { at: number; by: string } | null = null;
+  let switchedOut: { at: number; by: string } | null = null;
   const re = /^\s*([\d.]+):\s+prev_comm=(.*?) prev_pid=(\d+) prev_prio=\d+ prev_state=(\S+) ==> next_comm=(.*?) next_pid=(\d+)/;
-  for (const line of out.split('\n')) {
+  for (const line of script.split('\n')) {
     const m = re.exec(line);
     if (!m) continue;
     const at = Number(m[1]) * 1000;
     const prev = Number(m[3]);
     const next = Number(m[6]);
-    if (prev === loop) out_ = m[4]!.startsWith('R') ? { at, by: who(next, m[5]!) } : null;
-    else if (next === loop && out_) {
-      const ms = at - out_.at;
+    // Switched out runnable (R, R+): preempted. Asleep (S): waiting for work, not charged.
+    if (prev === loop) switchedOut = m[4]!.startsWith('R') ? { at, by: who(next, m[5]!) } : null;
+    else if (next === loop && switchedOut) {
+      const ms = at - switchedOut.at;
       result.totalMs += ms;
       result.count++;
       if (ms > LONG_MS) {
         result.longCount++;
         result.longMs += ms;
-        result.longBy.set(out_.by, (result.longBy.get(out_.by) ?? 0) + ms);
+        result.longBy.set(switchedOut.by, (result.longBy.get(switchedOut.by) ?? 0) + ms);
       }
-      out_ = null;
+      switchedOut = null;
     }
   }
   return result;
@@ -93,6 +94,7 @@ async function runOnce(env: string, round: number): Promise<Outcome> {
     await recorded;
     const gatewayTids = new Set(tidsOf(gateway.pid));
     const generatorTids = new Set(tidsOf(process.pid));
+    // Anything else by its command name, numbered kernel threads as one: `node` there is the mock upstream.
     const who = (tid: number, comm: string) =>
       gatewayTids.has(tid) ? `gateway thread (${comm})` : generatorTids.has(tid) ? 'load generator' : comm.replace(/\d+$/, '');
     const p = preemptions(perfData, gateway.pid, who);
