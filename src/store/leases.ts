@@ -4,13 +4,16 @@
  * trip to Redis before upstream was the largest cost the gateway added to a request (bench/README.md).
  *
  * What stays exact, and what a lease relaxes (README, "Quota and limits"):
- * - a quota is never exceeded: every request served from a lease draws on units booked in the shared store.
- *   A quota lease's units count as spent from the moment it is taken; when it ends (its time over, its key quiet
- *   for 1-1.5 windows, last request settled or released) it gives back what its requests did not spend, and a request
- *   it cannot serve gets those units back before the store checks it. It holds at most a hundredth of the
- *   limit, and is only taken while as much again stays free. A process that dies with a lease, or loses its
- *   connection to Redis, leaves the unspent units counted as spent (refusing early, never overspending) until
- *   the counters are reconciled;
+ * - a quota is never exceeded: every request served from a lease draws on units reserved in the shared store.
+ *   A quota lease's units are one reservation, which counts against the quota from the moment it is taken;
+ *   when the lease ends (its time over, its key quiet for 1-1.5 windows, last request settled or released) it
+ *   settles its requests' spend in its place, as a request does, and a request it cannot serve gets those units
+ *   back before the store checks it. It holds at most a hundredth of the limit, and is only taken while as much
+ *   again stays free. A process that dies with a lease leaves its units counted, and once the reservation
+ *   expires counted as spent (its requests were served; refusing early, never overspending), until the counters
+ *   are reconciled. A reconcile while the lease lives (another instance starting) keeps the reservation, so
+ *   the lease's end counts its spend on the reconciled counter: too much by what PostgreSQL already had of it,
+ *   never too little;
  * - a rate limit's slots are booked when a lease is taken and used over its life, so within a minute the limit
  *   can be passed by the slots of up to two leases per process (the current one and the next, each at most a
  *   tenth of what the limit admits in one window). Unused slots are lost;
@@ -34,8 +37,8 @@ export interface LeaseOptions {
 
 export interface LeasedStore {
   /**
-   * What this instance's leases will still add to a quota counter when they end: a tally's spend, a quota
-   * lease's spend minus the units it booked as spent. PostgreSQL already has the spend (each request's usage
+   * What this instance's leases will still add to a quota counter when they end: their requests' spend (a quota
+   * lease's units are a reservation until then, not spend). PostgreSQL already has it (each request's usage
    * record is written as it ends), so a counter seeded from it must leave this out, or it would count twice.
    */
   pendingSettle(key: string): number;
@@ -75,13 +78,10 @@ const SWEEP_MS = 250;
 interface Lease {
   id: string;
   key: string;
-  /** rate: slots; quota: units booked as spent; tally: an unlimited quota's spend, nothing booked. */
+  /** rate: slots; quota: units reserved under the lease's id; tally: an unlimited quota's spend, nothing booked. */
   kind: 'rate' | 'quota' | 'tally';
   /** The limit it was booked under: a request under a changed limit is not served from it. */
   limit: number;
-  /** Units booked as spent (quota leases), once `booked`. */
-  units: number;
-  booked: boolean;
   /** Slots or units still free (Infinity for a tally). */
   free: number;
   /** The spend of the requests served (quota, tally), and how many of them have not settled yet. */
@@ -193,10 +193,9 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       // A changed limit: what was booked under the old one ends now, so that a quota set on a key that was
       // unlimited starts from its spend.
       if (lease.limit !== limit) retire(lease);
-      // After a reconnect Redis may have lost the counter, and the units booked on it: the lease serves no
-      // more, and its end adds only what was spent from now on (a counter Redis kept keeps the unspent
-      // units counted until the next reconcile: refusing early, never overspending).
-      else if (lease.kind !== 'rate' && !inner.holdsCounter(lease.key)) abandon(lease);
+      // After a reconnect Redis may have lost the counter, and the lease's reservation with it: the lease
+      // serves no more. Its end settles its spend, on the counter seeded again from PostgreSQL without it.
+      else if (lease.kind !== 'rate' && !inner.holdsCounter(lease.key)) retire(lease);
     }
     if (st.next?.retired) st.next = null;
     if (st.lease?.retired) st.lease = null;
@@ -205,8 +204,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     const upcoming = st.next;
     if (serves(st.lease, limit, need, now)) return st.lease;
     if (!serves(st.next, limit, need, now)) {
-      // The request goes to the store, which counts a quota lease's unused units as spent: they go back first
-      // (the settle is sent ahead of the admit), or a lease could refuse the request that drained it.
+      // The request goes to the store, where a quota lease's unused units are still reserved: they go back
+      // first (the settle is sent ahead of the admit), or a lease could refuse the request that drained it.
       if (current?.kind === 'quota' && isLive(current, limit, now)) retire(current);
       if (upcoming?.kind === 'quota' && isLive(upcoming, limit, now)) retire(upcoming);
       return null;
@@ -222,16 +221,12 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     endIfDone(lease);
   }
 
-  function abandon(lease: Lease): void {
-    if (lease.kind === 'quota') lease.units = lease.spent;
-    retire(lease);
-  }
-
   /**
-   * A retired quota or tally lease with nothing in flight tells the store what its requests spent: a tally
-   * its spend, a quota lease the difference to the units it booked as spent (a refund, usually). A retired
-   * tally with requests still running (a stream may run for minutes) sends what it holds at once and then
-   * each request's spend as it ends: the counter it adds to may have just been given a quota.
+   * A retired quota or tally lease with nothing in flight tells the store what its requests spent: a quota
+   * lease settles its reservation with their spend (even none: an unsettled one would expire as spent), a
+   * tally adds its spend. A retired tally with requests still running (a stream may run for minutes) sends
+   * what it holds at once and then each request's spend as it ends: the counter it adds to may have just been
+   * given a quota.
    */
   function endIfDone(lease: Lease): void {
     if (!lease.retired || lease.ended) return;
@@ -240,10 +235,11 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       return;
     }
     lease.ended = true;
-    const amount = lease.kind === 'quota' ? lease.spent - lease.units : lease.spent - lease.sent;
-    if (amount === 0) return void open.delete(lease);
+    const quota = lease.kind === 'quota';
+    const amount = quota ? lease.spent : lease.spent - lease.sent;
+    if (amount === 0 && !quota) return void open.delete(lease);
     // The failure policy below keeps what it could not tell Redis and replays it.
-    void track(inner.settle([lease.key], `${lease.id}:end`, amount))
+    void track(inner.settle([lease.key], quota ? lease.id : `${lease.id}:end`, amount))
       .catch(() => {})
       .finally(() => open.delete(lease));
   }
@@ -262,7 +258,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
     const until = since + leaseMs * (1 - LENGTH_JITTER * Math.random());
-    return { id, key, kind, limit, units, booked: false, free, spent: 0, inflight: 0, sent: 0, confirmed: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
+    return { id, key, kind, limit, free, spent: 0, inflight: 0, sent: 0, confirmed: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
@@ -310,15 +306,12 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     // Only while as much again stays free for everyone else: near its limit a quota is checked request by
     // request, so no lease takes its last units.
     const quota = { ...spec, limit: spec.limit - units };
-    const admit = () => inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + leaseMs });
-    acquire(st, admit, after, now, () => {
-      const lease = newLease(id, spec.key, 'quota', spec.limit, units, now);
-      // Booked as spent at once: should this instance die, its lease errs on the side of refusing.
-      void track(inner.settle([spec.key], id, units))
-        .then(() => (lease.booked = true))
-        .catch(() => {});
-      return lease;
-    });
+    // Should this instance die, the reservation expires as spent: its lease errs on the side of refusing. A
+    // live lease ends before: at most `ttlMs` (a request's longest) after its last request, taken within its
+    // life; the second life is margin for the sweep.
+    const admit = () =>
+      inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + 2 * leaseMs, expiresAsSpent: true });
+    acquire(st, admit, after, now, () => newLease(id, spec.key, 'quota', spec.limit, units, now));
   }
 
   /** Asks the store for a lease once `after` (the asking request's own admit) is done: that comes first. */
@@ -388,7 +381,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     },
     pendingSettle(key) {
       let amount = 0;
-      for (const lease of open) if (lease.key === key) amount += lease.kind === 'quota' && lease.booked ? lease.spent - lease.units : lease.spent - lease.confirmed;
+      for (const lease of open) if (lease.key === key) amount += lease.spent - lease.confirmed;
       return amount;
     },
     async admit(raw) {

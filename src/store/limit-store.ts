@@ -40,6 +40,12 @@ export interface AdmitRequest {
   minimum: number;
   /** An unsettled reservation expires after this and returns its units. */
   ttlMs: number;
+  /**
+   * A lease's units (leases.ts): should the reservation expire unsettled (its instance died), its units count as
+   * spent, as its requests were served, instead of returning. Not if the counter was set since it was booked
+   * (setQuotaUsed, from PostgreSQL, which has that spend).
+   */
+  expiresAsSpent?: boolean;
 }
 
 export type AdmitResult =
@@ -67,7 +73,10 @@ export interface LimitStore {
   holdsCounter(key: string): boolean;
   /** Live spend (settled + reserved, expired reservations swept), or null when the store holds no counter. */
   quotaUsed(key: string): Promise<number | null>;
-  /** Overwrites a quota counter's settled spend (reconciliation from PostgreSQL); live reservations are kept. */
+  /**
+   * Overwrites a quota counter's settled spend (reconciliation from PostgreSQL). Live reservations are kept, and
+   * those booked before it no longer count as spent should they expire (see AdmitRequest.expiresAsSpent).
+   */
   setQuotaUsed(key: string, used: number): Promise<void>;
   /** Adds to a counter that lives `windowMs` from its first hit; returns the new count (failure windows, metrics). */
   hit(key: string, windowMs: number, by?: number): Promise<number>;

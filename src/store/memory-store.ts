@@ -6,6 +6,10 @@ import { deliver, gcra, normalizeAdmit, quotaRoom, SETTLED_MEMORY_MS, uniqueKeys
 interface Reservation {
   amount: number;
   expiresAt: number;
+  /** Counts as spent should it expire unsettled, if the counter was not set since (expiresAsSpent). */
+  asSpent: boolean;
+  /** The counter's epoch when it was booked. */
+  epoch: number;
 }
 
 interface QuotaCounter {
@@ -17,6 +21,8 @@ interface QuotaCounter {
   nextExpiry: number;
   /** Settled reservation id -> when; insertion order is time order, so trimming stops early. */
   settledIds: Map<string, number>;
+  /** How many times setQuotaUsed set `settled` (reconciliation). */
+  epoch: number;
 }
 
 interface HitWindow {
@@ -56,7 +62,7 @@ export function createMemoryStore(): LimitStore {
   function counterFor(key: string): QuotaCounter {
     let counter = quotas.get(key);
     if (!counter) {
-      counter = { settled: null, reservations: new Map(), reserved: 0, nextExpiry: Infinity, settledIds: new Map() };
+      counter = { settled: null, reservations: new Map(), reserved: 0, nextExpiry: Infinity, settledIds: new Map(), epoch: 0 };
       quotas.set(key, counter);
     }
     return counter;
@@ -108,7 +114,7 @@ export function createMemoryStore(): LimitStore {
       if (counter.settled === null) counter.settled = baseline;
       if (limit < 0) continue;
       counter.reserved -= counter.reservations.get(req.reservationId)?.amount ?? 0;
-      counter.reservations.set(req.reservationId, { amount: reserved, expiresAt });
+      counter.reservations.set(req.reservationId, { amount: reserved, expiresAt, asSpent: req.expiresAsSpent === true, epoch: counter.epoch });
       counter.reserved += reserved;
       counter.nextExpiry = Math.min(counter.nextExpiry, expiresAt);
     }
@@ -169,7 +175,9 @@ export function createMemoryStore(): LimitStore {
     },
     async setQuotaUsed(key, used) {
       assertOpen();
-      counterFor(key).settled = used;
+      const counter = counterFor(key);
+      counter.settled = used;
+      counter.epoch++;
     },
     async hit(key, windowMs, by = 1) {
       assertOpen();
@@ -207,6 +215,7 @@ function sweep(counter: QuotaCounter, now: number): void {
     if (reservation.expiresAt <= now) {
       counter.reservations.delete(id);
       counter.reserved -= reservation.amount;
+      if (reservation.asSpent && reservation.epoch === counter.epoch && counter.settled !== null) counter.settled += reservation.amount;
     } else {
       next = Math.min(next, reservation.expiresAt);
     }

@@ -6,7 +6,10 @@
  *
  * Quota representation, for a quota key Q:
  *   Q      hash  used = settled spend (absent: the store does not hold the counter),
- *                reserved = running total of live reservations (absent: 0)
+ *                reserved = running total of live reservations (absent: 0),
+ *                epoch = how many times setQuotaUsed set `used` (absent: 0),
+ *                k:<id> = the epoch when reservation <id> was booked, for one that counts as spent should it
+ *                expire unsettled (a lease's units), unless `used` was set since
  *   Q:r    hash  reservation id -> units
  *   Q:e    zset  reservation id -> expiry (server ms)
  *   Q:s    zset  settled reservation id -> when (server ms), trimmed to the last 10 minutes; kept on the first
@@ -47,20 +50,28 @@ local function set_reserved(q, r, total)
   end
 end
 
--- Drops the reservations that have expired and gives their units back.
+-- Drops the reservations that have expired and gives their units back, or, for a lease's booked since the
+-- counter was last set, counts them as spent.
 local function sweep(q, r, e, now)
   local expired = redis.call('ZRANGEBYSCORE', e, '-inf', fmt(now))
   if #expired == 0 then return end
-  local freed = 0
+  local freed, spent = 0, 0
+  local epoch = redis.call('HGET', q, 'epoch') or '0'
   for _, id in ipairs(expired) do
     local amount = redis.call('HGET', r, id)
     if amount then
       freed = freed + tonumber(amount)
       redis.call('HDEL', r, id)
+      local booked = redis.call('HGET', q, 'k:' .. id)
+      if booked then
+        redis.call('HDEL', q, 'k:' .. id)
+        if booked == epoch then spent = spent + tonumber(amount) end
+      end
     end
   end
   redis.call('ZREMRANGEBYSCORE', e, '-inf', fmt(now))
   set_reserved(q, r, reserved(q) - freed)
+  if spent > 0 and redis.call('HEXISTS', q, 'used') == 1 then redis.call('HINCRBYFLOAT', q, 'used', fmt(spent)) end
 end
 
 -- Runs op once per call batched into this script: ARGV[1] = number of calls, then per call its key count,
@@ -84,6 +95,7 @@ local function unreserve(q, r, e, id)
   if not amount then return false end
   redis.call('HDEL', r, id)
   redis.call('ZREM', e, id)
+  redis.call('HDEL', q, 'k:' .. id)
   set_reserved(q, r, reserved(q) - tonumber(amount))
   return true
 end
@@ -92,7 +104,7 @@ end
 /**
  * Checks every rate limit, then the room on every quota; books all of them or none. Batched (see each()); per call:
  * K: the rate-limit keys, then per quota Q, Q:r, Q:e.
- * A: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs,
+ * A: nRate, nQuota, id, desired, minimum, ttlMs, windowMs, epsilonMs, asSpent (1: expiresAsSpent),
  *       limit and count per rate limit, then limit and baseline per quota.
  * Returns {'ok', reserved} | {'rate', rateIndex, retryAfterMs} | {'quota', quotaIndex, remaining}.
  */
@@ -102,6 +114,7 @@ local function admit(K, A)
   local id = A[3]
   local desired, minimum = tonumber(A[4]), tonumber(A[5])
   local ttl, window, eps = tonumber(A[6]), tonumber(A[7]), tonumber(A[8])
+  local as_spent = A[9] == '1'
   local now = now_ms()
 
   -- GCRA: admit while TAT - now <= window - interval for the last of count arrivals; report the longest
@@ -109,7 +122,7 @@ local function admit(K, A)
   local tats = {}
   local worst, worst_wait = nil, 0
   for i = 1, nrate do
-    local limit, count = tonumber(A[7 + 2 * i]), tonumber(A[8 + 2 * i])
+    local limit, count = tonumber(A[8 + 2 * i]), tonumber(A[9 + 2 * i])
     if limit > 0 then
       local interval = window / limit
       local base = math.max(tonumber(redis.call('GET', K[i]) or '0'), now)
@@ -125,7 +138,7 @@ local function admit(K, A)
   if worst then return {'rate', worst, worst_wait} end
 
   -- Room on every limited quota; a counter the store does not hold counts as its baseline.
-  local qargs = 8 + 2 * nrate
+  local qargs = 9 + 2 * nrate
   local room, tightest = math.huge, nil
   local held = {}
   for j = 1, nquota do
@@ -157,6 +170,7 @@ local function admit(K, A)
       local previous = tonumber(redis.call('HGET', r, id) or '0')
       redis.call('HSET', r, id, fmt(amount))
       redis.call('ZADD', e, expires, id)
+      if as_spent then redis.call('HSET', q, 'k:' .. id, redis.call('HGET', q, 'epoch') or '0') else redis.call('HDEL', q, 'k:' .. id) end
       set_reserved(q, r, held[j] - previous + amount)
     end
   end
@@ -210,6 +224,13 @@ if not settled then return false end
 return fmt(tonumber(settled) + reserved(KEYS[1]))
 `;
 
+/** Sets a quota counter's settled spend (reconciliation), in a new epoch. KEYS: Q. ARGV: used. */
+const SET_QUOTA_USED = `
+redis.call('HSET', KEYS[1], 'used', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'epoch', 1)
+return 0
+`;
+
 /** Fixed-window counter: the window starts at the first hit. KEYS: counter. ARGV: windowMs, by. */
 const HIT = `
 local count = redis.call('INCRBYFLOAT', KEYS[1], ARGV[2])
@@ -227,5 +248,6 @@ export const scripts = {
   settle: script(SETTLE),
   release: script(RELEASE),
   quotaUsed: script(QUOTA_USED),
+  setQuotaUsed: script(SET_QUOTA_USED),
   hit: script(HIT),
 } as const;

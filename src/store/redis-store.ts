@@ -93,7 +93,7 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
         return { ok: true, reserved: req.desired };
       }
       const keys: string[] = [];
-      const args: ScriptArg[] = [req.rateLimits.length, req.quotas.length, req.reservationId, req.desired, req.minimum, req.ttlMs, RATE_WINDOW_MS, GCRA_EPSILON_MS];
+      const args: ScriptArg[] = [req.rateLimits.length, req.quotas.length, req.reservationId, req.desired, req.minimum, req.ttlMs, RATE_WINDOW_MS, GCRA_EPSILON_MS, req.expiresAsSpent ? 1 : 0];
       for (const r of req.rateLimits) {
         keys.push(key(r.key));
         args.push(r.limit, r.count ?? 1);
@@ -149,8 +149,7 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
 
     async setQuotaUsed(k, used) {
       assertOpen();
-      // A single HSET is already atomic and one round trip; the reservations live in other fields/keys.
-      await client.hset(key(k), 'used', String(used));
+      await run(client, scripts.setQuotaUsed, [key(k)], [used]);
       markSeeded(k);
     },
 

@@ -64,6 +64,8 @@ interface Live {
   local: LimitStore | null;
   /** Redis holds it (admitted there, or booked again on recovery): its settle must reach Redis by id. */
   inRedis: boolean;
+  /** A lease's units: booked again as such (AdmitRequest.expiresAsSpent). */
+  expiresAsSpent: boolean;
 }
 
 export function withFailurePolicy(
@@ -147,6 +149,7 @@ export function withFailurePolicy(
       desired: entry.amount,
       minimum: 0,
       ttlMs: Math.max(1, entry.expiresAt - now),
+      expiresAsSpent: entry.expiresAsSpent,
     };
   }
 
@@ -265,6 +268,7 @@ export function withFailurePolicy(
       expiresAt: Date.now() + req.ttlMs,
       local,
       inRedis: local === null,
+      expiresAsSpent: req.expiresAsSpent === true,
     });
   }
 

@@ -7,10 +7,10 @@
  * main.ts runs it before serving: in the single process, or in the cluster primary before it forks workers
  * (a worker restarted after a crash does not: its siblings are serving). An instance that is serving may have
  * settled spend it has not written yet, which the overwrite forgets: an instance started while others serve
- * (a rolling restart of separate instances) undercounts by their last LYSS_USAGE_FLUSH_MS of spend, and by
- * the unused units of their quota leases, which those give back when they end though the overwrite dropped
- * them (at most 1 % of a quota per lease; README, "Quota and limits"). Their tallies err the other way: spend
- * PostgreSQL already has, added again when they end.
+ * (a rolling restart of separate instances) undercounts by their last LYSS_USAGE_FLUSH_MS of spend. Their
+ * leases err the other way: a quota lease's units are a reservation, which the overwrite keeps, and a lease or
+ * tally adds its whole spend when it ends, part of which PostgreSQL already had (README, "Quota and limits").
+ * The leases of a crashed process expire as nothing after the overwrite (their spend is in PostgreSQL).
  */
 import { sql } from 'drizzle-orm';
 import { queryRows, type Db } from '../db/client.js';

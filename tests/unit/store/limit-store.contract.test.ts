@@ -186,6 +186,28 @@ function contract(backend: Backend): void {
     expect(await store.quotaUsed(quota.key)).toBe(10);
   });
 
+  it("counts a lease's reservation as spent if it expires unsettled, unless the counter was set since it was booked", async () => {
+    // A dead instance's lease: its requests were served, so its units count as spent once it expires.
+    const orphan = { key: `${t}:q:orphan`, limit: 100, baseline: 5 };
+    expect((await store.admit(request({ quotas: [orphan], desired: 30, minimum: 30, ttlMs: 150, expiresAsSpent: true }))).ok).toBe(true);
+    await sleep(250);
+    expect(await store.quotaUsed(orphan.key)).toBe(35);
+    // Reconciled from PostgreSQL after it was booked (which has that spend): it expires as nothing.
+    const reconciled = { key: `${t}:q:reconciled`, limit: 100, baseline: 5 };
+    expect((await store.admit(request({ quotas: [reconciled], desired: 30, minimum: 30, ttlMs: 150, expiresAsSpent: true }))).ok).toBe(true);
+    await store.setQuotaUsed(reconciled.key, 12);
+    expect(await store.quotaUsed(reconciled.key)).toBe(42);
+    await sleep(250);
+    expect(await store.quotaUsed(reconciled.key)).toBe(12);
+    // Settled before it expires: only its settle counts. An admit sweeps it (not only quotaUsed).
+    const ended = { key: `${t}:q:ended`, limit: 100, baseline: 0 };
+    const lease = request({ quotas: [ended], desired: 30, minimum: 30, ttlMs: 150, expiresAsSpent: true });
+    expect((await store.admit(lease)).ok).toBe(true);
+    await store.settle([ended.key], lease.reservationId, 4);
+    await sleep(250);
+    expect(await store.admit(request({ quotas: [ended], desired: 100, minimum: 1 }))).toEqual({ ok: true, reserved: 96 });
+  });
+
   it('settles once, releases once, and ignores a release after a settle', async () => {
     const token = { key: `${t}:q:token`, limit: 100, baseline: 0 };
     const channel = { key: `${t}:q:channel`, limit: -1, baseline: 1_000 };

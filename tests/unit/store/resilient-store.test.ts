@@ -149,6 +149,24 @@ describe('unlimited requests across an outage', () => {
 });
 
 describe('a store that lost its data', () => {
+  it("books a lease's reservation again as one that expires as spent", async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'closed', logger, { probeMs: 10, durableUsed: async () => 0 });
+    const lease = { ...admitReq(30, 100, 0), ttlMs: 300, expiresAsSpent: true };
+    expect((await store.admit(lease)).ok).toBe(true);
+    flaky.state.broken = true;
+    await expect(store.admit(admitReq(10, 100, 0))).rejects.toBeInstanceOf(GatewayError);
+    flaky.lose();
+    flaky.state.broken = false;
+    await until(() => store.failureStats.recoveries === 1);
+    expect(await flaky.used()).toBe(30);
+    // Its instance never settles it (it died): once expired, its units count as spent.
+    await new Promise((r) => setTimeout(r, 400));
+    expect(await flaky.used()).toBe(30);
+    await store.close();
+  });
+
+
   it('is seeded again from the durable spend, not from a baseline cached before the outage', async () => {
     const flaky = flakyStore();
     let durable = 0;
