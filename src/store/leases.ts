@@ -13,7 +13,9 @@
  *   expires counted as spent (its requests were served; refusing early, never overspending), until the counters
  *   are reconciled. A reconcile while the lease lives (another instance starting) keeps the reservation, so
  *   the lease's end counts its spend on the reconciled counter: too much by what PostgreSQL already had of it,
- *   never too little;
+ *   not too little. One exception: should its instance then die before the lease ends, the reservation (booked
+ *   before that reconcile) expires as nothing, and what the lease served after the reconcile is missing from the
+ *   counter until the next one (at most the lease's units);
  * - a rate limit's slots are booked when a lease is taken and used over its life, so within a minute the limit
  *   can be passed by the slots of up to two leases per process (the current one and the next, each at most a
  *   tenth of what the limit admits in one window). Unused slots are lost;
@@ -194,7 +196,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       // unlimited starts from its spend.
       if (lease.limit !== limit) retire(lease);
       // After a reconnect Redis may have lost the counter, and the lease's reservation with it: the lease
-      // serves no more. Its end settles its spend, on the counter seeded again from PostgreSQL without it.
+      // serves no more. Its end settles its spend: exact if Redis kept them; if not, on a counter seeded again
+      // from PostgreSQL, too much by what of it the seed already had (never too little).
       else if (lease.kind !== 'rate' && !inner.holdsCounter(lease.key)) retire(lease);
     }
     if (st.next?.retired) st.next = null;
@@ -308,7 +311,8 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     const quota = { ...spec, limit: spec.limit - units };
     // Should this instance die, the reservation expires as spent: its lease errs on the side of refusing. A
     // live lease ends before: at most `ttlMs` (a request's longest) after its last request, taken within its
-    // life; the second life is margin for the sweep.
+    // life; the second life is margin for the sweep. (An end settled later still, after an outage as long,
+    // counts the units and the spend both: too much, not too little.)
     const admit = () =>
       inner.admit({ rateLimits: [], quotas: [quota], reservationId: id, desired: units, minimum: units, ttlMs: ttlMs + 2 * leaseMs, expiresAsSpent: true });
     acquire(st, admit, after, now, () => newLease(id, spec.key, 'quota', spec.limit, units, now));

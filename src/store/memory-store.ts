@@ -125,7 +125,7 @@ export function createMemoryStore(): LimitStore {
     const now = Date.now();
     for (const key of uniqueKeys(keys)) {
       const counter = counterFor(key);
-      sweep(counter, now);
+      // No sweep first, as in Redis: a lease's reservation that expired unswept is settled, not counted as spent too.
       trimSettled(counter, now);
       if (counter.settledIds.has(id)) continue;
       removeReservation(counter, id);

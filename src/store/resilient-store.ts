@@ -182,7 +182,7 @@ export function withFailurePolicy(
 
   /**
    * The counters a resent admit may have seeded from a stale baseline get the durable spend. Reservations live
-   * in other fields and are kept. (Another instance's settled spend not yet written to PostgreSQL is not in the
+   * in other fields and are kept (as after a reconcile, leases booked before no longer expire as spent). (Another instance's settled spend not yet written to PostgreSQL is not in the
    * durable spend: such a counter may undercount by that much, once, after an outage.)
    */
   async function resetSuspects(): Promise<void> {

@@ -74,7 +74,7 @@ beforeAll(async () => {
       LYSS_COOLDOWN_FAILURES: '1000000',
       LYSS_USAGE_FLUSH_MS: '100',
       LYSS_BODY_LIMIT_BYTES: String(1024 * 1024),
-      // A quota lease holds units booked as spent until it ends, 1-1.5 windows after its key's last request:
+      // A quota lease holds its units reserved until it ends, 1-1.5 windows after its key's last request:
       // within the wait below for the live counter to equal the recorded spend.
       LYSS_LEASE_MS: '1000',
     },

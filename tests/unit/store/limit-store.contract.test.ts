@@ -206,6 +206,13 @@ function contract(backend: Backend): void {
     await store.settle([ended.key], lease.reservationId, 4);
     await sleep(250);
     expect(await store.admit(request({ quotas: [ended], desired: 100, minimum: 1 }))).toEqual({ ok: true, reserved: 96 });
+    // Settled late, after it expired but before anything swept it: still only its settle counts.
+    const late = { key: `${t}:q:late`, limit: 100, baseline: 0 };
+    const slow = request({ quotas: [late], desired: 30, minimum: 30, ttlMs: 150, expiresAsSpent: true });
+    expect((await store.admit(slow)).ok).toBe(true);
+    await sleep(250);
+    await store.settle([late.key], slow.reservationId, 4);
+    expect(await store.quotaUsed(late.key)).toBe(4);
   });
 
   it('settles once, releases once, and ignores a release after a settle', async () => {
