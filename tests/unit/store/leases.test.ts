@@ -4,7 +4,7 @@
  * spend of leased requests reaches the store when a lease is settled.
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { LimitStore } from '../../../src/store/limit-store.js';
+import type { LimitStore, QuotaSpec } from '../../../src/store/limit-store.js';
 import { withLeases } from '../../../src/store/leases.js';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
 import { admitRequest } from './admit-request.js';
@@ -32,6 +32,19 @@ function sharedStore() {
 }
 
 const request = admitRequest;
+
+/** Serves `n` requests of 3 units each through `via`, settling each admitted one; returns the units spent. */
+async function serveSome(via: LimitStore, quota: QuotaSpec, n: number): Promise<number> {
+  let spent = 0;
+  for (let i = 0; i < n; i++) {
+    const req = request({ quotas: [quota] });
+    if ((await via.admit(req)).ok) {
+      await via.settle([quota.key], req.reservationId, 3);
+      spent += 3;
+    }
+  }
+  return spent;
+}
 
 describe('leases', () => {
   const opened: LimitStore[] = [];
@@ -254,21 +267,14 @@ describe('leases', () => {
     const { store, inner, calls } = sharedStore();
     const serving = instance(store);
     const quota = { key: '{t}:q:t:rolling', limit: 1_000_000, baseline: 0 };
-    let spent = 0;
-    const serve = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const req = request({ quotas: [quota] });
-        expect((await serving.admit(req)).ok).toBe(true);
-        await serving.settle([quota.key], req.reservationId, 3);
-        spent += 3;
-      }
-    };
-    await serve(10);
+    let spent = await serveSome(serving, quota, 10);
+    expect(spent).toBe(30);
     // Served from a lease by now.
     expect(calls.admit).toBeLessThan(10);
     // A new instance starts and sets the counter from PostgreSQL, which by then has every answer so far.
     await inner.setQuotaUsed(quota.key, spent);
-    await serve(10);
+    spent += await serveSome(serving, quota, 10);
+    expect(spent).toBe(60);
     await leasesOver();
     const counted = (await inner.quotaUsed(quota.key))!;
     expect(counted).toBeGreaterThanOrEqual(spent);
@@ -335,25 +341,14 @@ describe('leases', () => {
     };
     const leased = instance(store);
     const quota = { key: '{t}:q:t:lost', limit: 1_000_000, baseline: 0 };
-    let spent = 0;
-    const serve = async (n: number) => {
-      for (let i = 0; i < n; i++) {
-        const req = request({ quotas: [quota] });
-        if ((await leased.admit(req)).ok) {
-          await leased.settle([quota.key], req.reservationId, 3);
-          spent += 3;
-        }
-      }
-    };
-    await serve(10);
-    const before = spent;
+    const before = await serveSome(leased, quota, 10);
     holds = false;
     inner = createMemoryStore();
     // Seeded again from PostgreSQL, which has every answer so far.
-    await inner.setQuotaUsed(quota.key, spent);
-    await serve(1);
+    await inner.setQuotaUsed(quota.key, before);
+    let spent = before + (await serveSome(leased, quota, 1));
     holds = true;
-    await serve(10);
+    spent += await serveSome(leased, quota, 10);
     await leasesOver();
     const counted = (await inner.quotaUsed(quota.key))!;
     expect(counted).toBeGreaterThanOrEqual(spent);
