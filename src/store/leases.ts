@@ -42,6 +42,9 @@ export interface LeasedStore {
    * What this instance's leases will still add to a quota counter when they end: their requests' spend (a quota
    * lease's units are a reservation until then, not spend). PostgreSQL already has it (each request's usage
    * record is written as it ends), so a counter seeded from it must leave this out, or it would count twice.
+   * Spend whose settle has been sent is no longer in it: during an outage that settle waits for Redis, and the
+   * in-process counters seeded meanwhile (fail-open) never receive it. (A Redis counter seeded while such a
+   * settle is on its way counts it twice: too much, never too little.)
    */
   pendingSettle(key: string): number;
 }
@@ -89,12 +92,8 @@ interface Lease {
   /** The spend of the requests served (quota, tally), and how many of them have not settled yet. */
   spent: number;
   inflight: number;
-  /**
-   * A retired tally's spend sent to the store while its last requests ran: handed over, and of that what the
-   * store has answered for (until then it is still this instance's to settle, for pendingSettle).
-   */
+  /** A retired tally's spend sent to the store while its last requests ran. */
   sent: number;
-  confirmed: number;
   parts: number;
   /** Serves requests until then (Date.now() ms). */
   until: number;
@@ -136,7 +135,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
   const served = new Map<string, Served>();
   /** Calls to the store on their way (lease admits, ends), which close() waits for. */
   const pending = new Set<Promise<unknown>>();
-  /** Quota and tally leases whose end the store has not confirmed yet. */
+  /** Quota and tally leases whose end has not been sent yet (pendingSettle). */
   const open = new Set<Lease>();
   /** Requests in flight when close() ended their leases, counting what they took: their late settle adds nothing. */
   const takenOver = new Set<string>();
@@ -238,13 +237,12 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
       return;
     }
     lease.ended = true;
+    open.delete(lease);
     const quota = lease.kind === 'quota';
     const amount = quota ? lease.spent : lease.spent - lease.sent;
-    if (amount === 0 && !quota) return void open.delete(lease);
+    if (amount === 0 && !quota) return;
     // The failure policy below keeps what it could not tell Redis and replays it.
-    void track(inner.settle([lease.key], quota ? lease.id : `${lease.id}:end`, amount))
-      .catch(() => {})
-      .finally(() => open.delete(lease));
+    void track(inner.settle([lease.key], quota ? lease.id : `${lease.id}:end`, amount)).catch(() => {});
   }
 
   /** A retired tally's spend so far, under an id of its own per send (the store counts each id once). */
@@ -253,15 +251,13 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     if (amount === 0) return;
     lease.sent = lease.spent;
     // The failure policy below keeps what it could not tell Redis and replays it.
-    void track(inner.settle([lease.key], `${lease.id}:part${++lease.parts}`, amount))
-      .catch(() => {})
-      .finally(() => (lease.confirmed += amount));
+    void track(inner.settle([lease.key], `${lease.id}:part${++lease.parts}`, amount)).catch(() => {});
   }
 
   function newLease(id: string, key: string, kind: Lease['kind'], limit: number, units: number, since: number): Lease {
     const free = kind === 'tally' ? Number.POSITIVE_INFINITY : units;
     const until = since + leaseMs * (1 - LENGTH_JITTER * Math.random());
-    return { id, key, kind, limit, free, spent: 0, inflight: 0, sent: 0, confirmed: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
+    return { id, key, kind, limit, free, spent: 0, inflight: 0, sent: 0, parts: 0, until, retired: false, ended: kind === 'rate' };
   }
 
   function install(st: KeyState, lease: Lease, now: number): void {
@@ -385,7 +381,7 @@ export function withLeases<S extends LimitStore>(inner: S, opts: LeaseOptions): 
     },
     pendingSettle(key) {
       let amount = 0;
-      for (const lease of open) if (lease.key === key) amount += lease.spent - lease.confirmed;
+      for (const lease of open) if (lease.key === key) amount += lease.spent - lease.sent;
       return amount;
     },
     async admit(raw) {

@@ -263,6 +263,26 @@ describe('leases', () => {
     expect(await inner.quotaUsed(quota.key)).toBe(30);
   });
 
+  it('stops naming a lease\'s spend as pending once its settle is sent, though the store has not answered', async () => {
+    // An outage: the settle waits for Redis, and an in-process counter seeded meanwhile from PostgreSQL (which
+    // has the spend) never receives it, so it must not leave that spend out.
+    const { store } = sharedStore();
+    let hang = false;
+    const held: (() => void)[] = [];
+    const settle: LimitStore['settle'] = (keys, id, actual) =>
+      hang ? new Promise<void>((resolve) => held.push(() => void store.settle(keys, id, actual).then(resolve))) : store.settle(keys, id, actual);
+    const leased = withLeases({ ...store, settle }, { windowMs: WINDOW_MS });
+    opened.push(leased);
+    const quota = { key: '{t}:q:t:sent', limit: 1_000_000, baseline: 0 };
+    await serveSome(leased, quota, 10);
+    expect(leased.pendingSettle(quota.key)).toBeGreaterThan(0);
+    hang = true;
+    await leasesOver();
+    expect(held.length).toBeGreaterThan(0);
+    expect(leased.pendingSettle(quota.key)).toBe(0);
+    for (const answer of held) answer();
+  });
+
   it("a reconcile while another instance holds a lease (a rolling restart) never leaves the counter below the spend", async () => {
     const { store, inner, calls } = sharedStore();
     const serving = instance(store);
