@@ -131,7 +131,8 @@ export function withFailurePolicy(
     const local = fallback;
     const now = Date.now();
     for (const [id, entry] of live) {
-      if (entry.local || entry.expiresAt <= now) continue;
+      // An entry of an earlier outage's store is moved too: its settle must reach this one.
+      if (entry.local === local || entry.expiresAt <= now) continue;
       const result = await local.admit(await withDurableBaselines(rebook(id, entry, now), freshFallback));
       if (result.ok) entry.local = local;
     }
@@ -338,6 +339,9 @@ export function withFailurePolicy(
       return result;
     },
     async settle(keys, id, actual) {
+      // Not while its reservation may be on its way into the in-process store: the settle must follow it there,
+      // as that store's counter was seeded without this spend (a lease's: its instance still owed it).
+      if (down) await moving;
       const entry = live.get(id);
       // Forgotten first, so a recovery running meanwhile does not book it again.
       live.delete(id);
@@ -352,6 +356,7 @@ export function withFailurePolicy(
       return settleInRedis(keys, id, actual);
     },
     async release(keys, id) {
+      if (down) await moving;
       const entry = live.get(id);
       live.delete(id);
       if (entry?.local) {

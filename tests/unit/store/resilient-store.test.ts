@@ -148,6 +148,50 @@ describe('unlimited requests across an outage', () => {
   });
 });
 
+describe('fail-open, a lease ending while the outage begins', () => {
+  it("settles into the in-process counter once its reservation is there, which was seeded without the lease's spend", async () => {
+    const flaky = flakyStore();
+    let openGate!: () => void;
+    const gate = new Promise<void>((resolve) => (openGate = resolve));
+    // PostgreSQL has 20 units, all spent through a lease whose settle is still to come: the seed leaves them out.
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 60_000, durableUsed: async () => (await gate, 0) });
+    const lease = { ...admitReq(30, 100, 0), expiresAsSpent: true };
+    expect((await store.admit(lease)).ok).toBe(true);
+    flaky.state.broken = true;
+    const first = store.admit(admitReq(10, 100, 0));
+    await until(() => store.down);
+    // The lease ends while its reservation is being moved into the in-process store.
+    const settled = store.settle([Q], lease.reservationId, 20);
+    openGate();
+    expect((await first).ok).toBe(true);
+    await settled;
+    // In process: 20 spent by the lease and 10 reserved: 70 left, not 90.
+    expect(await store.admit(admitReq(71, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 70 });
+    await store.close();
+  });
+
+  it('moves a reservation of the last outage into the next one\'s in-process store, so its settle lands there', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 10, durableUsed: async () => 0 });
+    const lease = { ...admitReq(30, 100, 0), expiresAsSpent: true };
+    expect((await store.admit(lease)).ok).toBe(true);
+    for (let outage = 1; outage <= 2; outage++) {
+      flaky.state.broken = true;
+      const trigger = admitReq(10, 100, 0);
+      expect((await store.admit(trigger)).ok).toBe(true);
+      await store.release([Q], trigger.reservationId);
+      if (outage === 1) {
+        flaky.state.broken = false;
+        await until(() => store.failureStats.recoveries === 1);
+      }
+    }
+    await store.settle([Q], lease.reservationId, 20);
+    // In the second outage's store: the lease's 20, nothing else.
+    expect(await store.admit(admitReq(81, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 80 });
+    await store.close();
+  });
+});
+
 describe('a store that lost its data', () => {
   it("books a lease's reservation again as one that expires as spent", async () => {
     const flaky = flakyStore();
