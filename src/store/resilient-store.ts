@@ -353,6 +353,10 @@ export function withFailurePolicy(
         sync();
         return;
       }
+      // Spend the in-process store holds no reservation for (a tally's, a request admitted before the outage
+      // without a limited quota): a counter seeded there before it was recorded, or while a lease still owed
+      // it, counts it now. (One seeded after it was recorded does not hold it yet: this adds nothing there.)
+      if (down && mode === 'open') await fallback.settle(keys, id, actual);
       return settleInRedis(keys, id, actual);
     },
     async release(keys, id) {

@@ -10,6 +10,7 @@ import { createLogger } from '../../../src/logger.js';
 import type { AdmitRequest, LimitStore } from '../../../src/store/limit-store.js';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
 import { withFailurePolicy } from '../../../src/store/resilient-store.js';
+import { withLeases, type LeasedStore } from '../../../src/store/leases.js';
 
 const Q = '{t}:q:t:token';
 const logger = createLogger('silent');
@@ -188,6 +189,52 @@ describe('fail-open, a lease ending while the outage begins', () => {
     await store.settle([Q], lease.reservationId, 20);
     // In the second outage's store: the lease's 20, nothing else.
     expect(await store.admit(admitReq(81, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 80 });
+    await store.close();
+  });
+});
+
+describe('fail-open, spend the in-process store holds no reservation for', () => {
+  it('counts an unlimited request admitted before the outage on the in-process counter seeded before it ended', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 60_000, durableUsed: async () => 0 });
+    const before = admitReq(10, -1, 0);
+    expect((await store.admit(before)).ok).toBe(true);
+    flaky.state.broken = true;
+    // The outage begins with an admit of the same key: its in-process counter is seeded from PostgreSQL,
+    // which does not have `before` yet.
+    const trigger = admitReq(0, -1, 0);
+    expect((await store.admit(trigger)).ok).toBe(true);
+    await store.release([Q], trigger.reservationId);
+    await store.settle([Q], before.reservationId, 30);
+    // A quota of 100 set meanwhile: 30 spent, 70 left.
+    expect(await store.admit(admitReq(71, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 70 });
+    await store.close();
+  });
+
+  it("counts a tally's spend on the in-process counter seeded while the tally still owed it", async () => {
+    const flaky = flakyStore();
+    // PostgreSQL with the records not written yet; the seed leaves out what leases will still settle (as deps.ts).
+    let durable = 0;
+    let leased: LeasedStore | null = null;
+    const resilient = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 60_000, durableUsed: async (key) => durable - (leased?.pendingSettle(key) ?? 0) });
+    const store = withLeases(resilient, { windowMs: 100 });
+    leased = store;
+    for (let i = 0; i < 4; i++) {
+      const req = admitReq(10, -1, 0);
+      expect((await store.admit(req)).ok).toBe(true);
+      durable += 10; // recorded as it ends, before its settle
+      await store.settle([Q], req.reservationId, 10);
+    }
+    // The first request seeded the counter; the tally holds the other three's spend.
+    expect(store.pendingSettle(Q)).toBe(30);
+    flaky.state.broken = true;
+    await store.release([Q], 'some-other-request'); // fails: the outage begins
+    const trigger = admitReq(0, -1, 0);
+    expect((await store.admit(trigger)).ok).toBe(true); // seeds the in-process counter: 40 - 30
+    await store.release([Q], trigger.reservationId);
+    // The key goes quiet and the tally ends: its 30 wait for Redis, and reach the in-process counter too.
+    await until(() => store.pendingSettle(Q) === 0 && resilient.failureStats.replayPending === 2);
+    expect(await store.admit(admitReq(61, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 60 });
     await store.close();
   });
 });
