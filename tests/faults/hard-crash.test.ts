@@ -12,7 +12,7 @@ import { countChatPrompt } from '../../src/relay/tokenize.js';
 import { startGatewayProcess, writeConfig, type GatewayProcess } from './helpers/gateway-process.js';
 import { drive } from './helpers/drive.js';
 import { chat, newAgent, tally } from './helpers/load.js';
-import { assertServices, assistantRows, createDatabase, eventually, ids, readQuota, REDIS_URL, sleep, tokenQuotaKey, tokenUsedQuota, type FaultDatabase } from './helpers/services.js';
+import { assertServices, assistantRows, createDatabase, eventually, gatewayBackends, gatewayBackendsGone, ids, readQuota, REDIS_URL, sleep, tokenQuotaKey, tokenUsedQuota, type FaultDatabase } from './helpers/services.js';
 
 const CONTENT = 'Say hello.';
 const PROMPT = countChatPrompt([{ role: 'user', content: CONTENT }]);
@@ -70,6 +70,8 @@ describe('kill -9 mid-load', () => {
     const cut = outcomes.filter((o) => !o.complete);
 
     const atCrash = await readQuota(redis, key);
+    const [backendsAtExit, recordedAtExit] = await Promise.all([gatewayBackends(db), tokenUsedQuota(db.sql, tokenId)]);
+    await gatewayBackendsGone(db);
     const recorded = await tokenUsedQuota(db.sql, tokenId);
     const rows = await assistantRows(db.sql, tenantId);
 
@@ -93,7 +95,7 @@ describe('kill -9 mid-load', () => {
     const recent = answered.filter((o) => killedAt - o.endedAt <= FLUSH_MS + 500).length;
     console.log(
       `[faults] kill-9: exit-signal=${exit.signal} requests=${outcomes.length} answered=${answered.length} in-flight-at-kill=${cut.length} ` +
-        `outcomes=${JSON.stringify(tally(outcomes))} rows-written=${rows} used_quota=${recorded} (= rows x ${COST}: ${rows * COST}) ` +
+        `outcomes=${JSON.stringify(tally(outcomes))} pg-connections-at-exit=${backendsAtExit} used_quota-at-exit=${recordedAtExit} rows-written=${rows} used_quota=${recorded} (= rows x ${COST}: ${rows * COST}) ` +
         `lost-records=${lost} (answered within ${FLUSH_MS} ms + 500 ms of the kill: ${recent}) ` +
         `redis-at-crash used=${atCrash.used} reservations=${atCrash.reservations} -> at-restart used=${reconciled.used} reservations=${reconciled.reservations} ` +
         `-> after-ttl used=${after.used} reservations=${after.reservations}`,

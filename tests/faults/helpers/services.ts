@@ -91,6 +91,24 @@ export async function assistantRows(sql: Sql, tenantId: string): Promise<number>
   return row!.n;
 }
 
+/** Connections of the gateway (application_name lyss, lyss-usage) still open on the database. */
+export async function gatewayBackends(db: FaultDatabase): Promise<number> {
+  const [row] = await db.sql<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${db.name} and application_name like 'lyss%'`;
+  return row!.n;
+}
+
+/**
+ * Waits until a killed gateway's connections are gone. Its backends run to the end of the statement they
+ * were given and only then find their client dead: a usage batch sent just before a kill -9 still commits,
+ * after the process has exited.
+ */
+export async function gatewayBackendsGone(db: FaultDatabase, timeoutMs = 10_000): Promise<void> {
+  await eventually(async () => {
+    const n = await gatewayBackends(db);
+    if (n > 0) throw new Error(`${n} connections of the killed gateway are still open`);
+  }, timeoutMs, 20);
+}
+
 /** The Redis side of a quota counter: settled spend, running reservation total, live reservation ids. */
 export interface QuotaHash {
   used: number | null;
