@@ -1,11 +1,13 @@
 /**
  * Two inputs the gateway does not control, found by the fault suite (tests/faults): a prompt or a reply that
  * is one endless "word" (a run of one letter, CJK without punctuation) must cost linear time to count, and an
- * upstream's stream chunks may be any JSON at all.
+ * upstream's stream chunks may be any JSON at all. And one it does not control either: a long text resent on
+ * every turn, counted once.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { countTokens } from 'gpt-tokenizer/encoding/o200k_base';
 import { countText } from '../../../src/relay/tokenize.js';
+import { o200k } from '../../../src/relay/o200k.js';
 import { contentChunkText, summarizeChunks, summarizeCompletion } from '../../../src/relay/reply-summary.js';
 
 describe('countText', () => {
@@ -23,6 +25,22 @@ describe('countText', () => {
     // Pieces are cut before a space, where a word (which takes its leading space) begins: nothing changes.
     expect(countText(prose)).toBe(countTokens(prose, plain));
     expect(countText(words)).toBe(countTokens(words, plain));
+  });
+
+  it('counts a long text resent on every turn once, whatever string object carries it', () => {
+    const document = 'A document pasted into the chat, resent with the history on every turn. '.repeat(1_000);
+    const counted = countText(document);
+    const bpe = vi.spyOn(o200k, 'countTokens');
+    try {
+      // Each request parses its body anew: an equal text, not the same string.
+      expect(countText(JSON.parse(JSON.stringify(document)) as string)).toBe(counted);
+      expect(bpe).not.toHaveBeenCalled();
+      const edited = `${document}And one more line.`;
+      expect(countText(edited)).toBe(countTokens(edited, { disallowedSpecial: new Set<string>() }));
+      expect(bpe).toHaveBeenCalled();
+    } finally {
+      bpe.mockRestore();
+    }
   });
 });
 
