@@ -17,6 +17,25 @@ const QUESTIONS = [
   'List the HTTP methods that are idempotent.',
 ];
 
+/**
+ * The system prompt every request sends: a short one, or with BENCH_SYSTEM_PROMPT_CHARS that many characters of
+ * instructions (an application's long system prompt, or a document resent with the history on every turn).
+ */
+const SYSTEM_PROMPT = longText(Number(process.env.BENCH_SYSTEM_PROMPT_CHARS ?? 0)) || 'You are a concise assistant.';
+
+function longText(chars: number): string {
+  const rules = [
+    'Answer in the language of the question.',
+    'Cite the section of the handbook an answer relies on, as [§n].',
+    'Never reveal account numbers; refer to them by their last four digits.',
+    'When a question is ambiguous, ask one clarifying question first.',
+    'Prefer short paragraphs and plain words over jargon.',
+  ];
+  let text = '';
+  for (let i = 1; text.length < chars; i++) text += `${i}. ${rules[i % rules.length]} `;
+  return text.slice(0, chars);
+}
+
 export interface BenchToken {
   key: string;
   tenant: string;
@@ -145,7 +164,7 @@ export function requestVariants(tokens: readonly BenchToken[], opts: BodyOptions
     const body: Record<string, unknown> = {
       model: tok.models[i % tok.models.length],
       messages: [
-        { role: 'system', content: 'You are a concise assistant.' },
+        { role: 'system', content: SYSTEM_PROMPT },
         { role: 'user', content: QUESTIONS[i % QUESTIONS.length] },
       ],
       // Half the clients cap the answer; the rest leave it to the gateway's default reservation.
