@@ -7,7 +7,8 @@
  *   AB_DIST=.distA,.distB AB_KINDS=sat,stream AB_SECONDS=5 AB_ROUNDS=4 npm run bench:ab
  *
  * AB_ENV0 / AB_ENV1 add environment to a variant (`REDIS_URL=` runs it on the in-process limit store),
- * AB_FLAGS0 / AB_FLAGS1 node flags. Kinds: sat (non-stream saturation), stream, paced (BENCH_RATE req/s).
+ * AB_FLAGS0 / AB_FLAGS1 node flags. Kinds: sat (non-stream saturation), stream, paced (BENCH_RATE req/s), long (non-stream
+ * saturation with a system prompt of BENCH_LONG_PROMPT_CHARS).
  * Prints per round and as medians: req/s, p50/p99, CPU µs per answer of the gateway, Redis and PostgreSQL.
  * Each round's CPU is measured until the gateway has written that round's usage records, so a writer that
  * falls behind pays for its backlog itself.
@@ -64,11 +65,12 @@ async function main(): Promise<void> {
       sat: requestVariants(seed.tokens, { stream: false }),
       paced: requestVariants(seed.tokens, { stream: false }),
       stream: requestVariants(seed.tokens, { stream: true }),
+      long: requestVariants(seed.tokens, { stream: false, systemPromptChars: s.longPromptChars }),
     };
     const run = (kind: string, url: string, secs: number): Promise<LoadResult> =>
       kind === 'paced'
         ? paced({ url, rate: s.rate, seconds: secs, leadInSeconds: s.leadInSeconds, requests: reqs.paced!, stream: false })
-        : saturate({ url, connections: s.connections, seconds: secs, requests: reqs[kind === 'stream' ? 'stream' : 'sat']!, stream: kind === 'stream' });
+        : saturate({ url, connections: s.connections, seconds: secs, requests: reqs[kind in reqs ? kind : 'sat']!, stream: kind === 'stream' });
     for (const v of variants) for (const kind of kinds) await run(kind, v.url, 5);
 
     for (const kind of kinds) {

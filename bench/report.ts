@@ -70,7 +70,8 @@ export interface BenchReport {
   backends: { database: string; store: string; fallback: string[] };
   settings: Record<string, number | string>;
   firstBootMs: number;
-  scenarios: { nonStream: Scenario; stream: Scenario; paced: Scenario };
+  /** longPrompt: non-stream saturation with a long system prompt (what counting and storing a long prompt costs). */
+  scenarios: { nonStream: Scenario; longPrompt: Scenario; stream: Scenario; paced: Scenario };
   openStreams: { bare: StreamsRun; gateway: StreamsRun; upstreamPeakSocketsPerOrigin: number; origins: number };
   coldStart: { withConfigMs: number; withoutConfigMs: number; startupMsLogged: (number | null)[] };
   /** The benchmarked gateway's own log: warnings and errors it wrote, and how it exited on SIGTERM. */
@@ -135,8 +136,9 @@ export function checkTargets(r: Omit<BenchReport, 'targets' | 'elapsedSeconds'>)
   const runErrors = (f: RunFigures) => f.non2xx + f.errors + f.mismatches + f.unanswered;
   const workersGw = r.workers && 'median' in r.workers ? runErrors(r.workers.median.gateway) : 0;
   const workersBare = r.workers && 'median' in r.workers ? runErrors(r.workers.median.bare) : 0;
-  const gwErrors = workersGw + [nonStream, stream, paced].reduce((s, sc) => s + runErrors(sc.median.gateway), 0);
-  const allErrors = workersGw + workersBare + [nonStream, stream, paced].reduce(
+  const every = Object.values(r.scenarios);
+  const gwErrors = workersGw + every.reduce((s, sc) => s + runErrors(sc.median.gateway), 0);
+  const allErrors = workersGw + workersBare + every.reduce(
     (s, sc) => s + TARGETS.reduce((t, k) => t + runErrors(sc.median[k]), 0),
     0,
   );
@@ -194,7 +196,7 @@ export function renderMarkdown(r: BenchReport): string {
   line();
   line('| scenario | target | req/s | × bare | p50 ms | p99 ms | CPU µs per request (serving process) | × bare | CPU cores used (serving process) | peak RSS MB | errors: non-2xx / socket / bad body | other processes on the machine (cores) |');
   line('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
-  for (const sc of [r.scenarios.nonStream, r.scenarios.stream, r.scenarios.paced]) {
+  for (const sc of [r.scenarios.nonStream, r.scenarios.longPrompt, r.scenarios.stream, r.scenarios.paced]) {
     const bare = sc.median.bare;
     TARGETS.forEach((t, i) => {
       const m = sc.median[t];

@@ -99,6 +99,7 @@ async function main(): Promise<void> {
     gateway: `http://127.0.0.1:${gwPort}/v1/chat/completions`,
   };
   const jsonReqs = requestVariants(seed.tokens, { stream: false });
+  const longReqs = requestVariants(seed.tokens, { stream: false, systemPromptChars: s.longPromptChars });
   const streamReqs = requestVariants(seed.tokens, { stream: true });
   const slowReqs = requestVariants(seed.tokens, { stream: true, slow: { chunks: s.slowChunks, delayMs: s.slowDelayMs } });
 
@@ -166,6 +167,10 @@ async function main(): Promise<void> {
 
   const scenarios = {
     nonStream: { title: `non-stream, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: jsonReqs, stream: false }) },
+    longPrompt: {
+      title: `non-stream, ${s.connections} connections, a ${(s.longPromptChars / 1000).toLocaleString('en-US')} k-character system prompt (saturation)`,
+      run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: longReqs, stream: false }),
+    },
     stream: { title: `stream, ${s.streamChunks} chunks, ${s.connections} connections (saturation)`, run: (t: Target) => saturate({ url: URL_OF[t], connections: s.connections, seconds: s.seconds, requests: streamReqs, stream: true }) },
     paced: {
       title: `non-stream at a fixed ${s.rate} req/s (latency${s.leadInSeconds ? `, after a ${s.leadInSeconds} s lead-in at that rate` : ''})`,
@@ -175,6 +180,7 @@ async function main(): Promise<void> {
   type Key = keyof typeof scenarios;
   const rounds: Record<Key, Record<Target, RunFigures[]>> = {
     nonStream: { direct: [], bare: [], gateway: [] },
+    longPrompt: { direct: [], bare: [], gateway: [] },
     stream: { direct: [], bare: [], gateway: [] },
     paced: { direct: [], bare: [], gateway: [] },
   };
@@ -346,7 +352,7 @@ async function main(): Promise<void> {
       tokens: seed.tokens.length,
     },
     firstBootMs,
-    scenarios: { nonStream: scenario('nonStream'), stream: scenario('stream'), paced: scenario('paced') },
+    scenarios: { nonStream: scenario('nonStream'), longPrompt: scenario('longPrompt'), stream: scenario('stream'), paced: scenario('paced') },
     openStreams: { bare: bareStreams, gateway: gatewayStreams, upstreamPeakSocketsPerOrigin: upstreamPeak, origins: Math.max(1, mock.ports.length - 1) },
     coldStart: { withConfigMs, withoutConfigMs, startupMsLogged },
     gatewayLog: { exitCode: code, ...gatewayLog },

@@ -17,12 +17,9 @@ const QUESTIONS = [
   'List the HTTP methods that are idempotent.',
 ];
 
-/**
- * The system prompt every request sends: a short one, or with BENCH_SYSTEM_PROMPT_CHARS that many characters of
- * instructions (an application's long system prompt, or a document resent with the history on every turn).
- */
-const SYSTEM_PROMPT = longText(Number(process.env.BENCH_SYSTEM_PROMPT_CHARS ?? 0)) || 'You are a concise assistant.';
+const SHORT_SYSTEM_PROMPT = 'You are a concise assistant.';
 
+/** `chars` characters of numbered instructions: an application's long system prompt. */
 function longText(chars: number): string {
   const rules = [
     'Answer in the language of the question.',
@@ -155,16 +152,19 @@ export interface BodyOptions {
   stream: boolean;
   /** Slow chunks for the open-streams scenario (read by the bench mock from `metadata`). */
   slow?: { chunks: number; delayMs: number };
+  /** A system prompt of this many characters instead of a short one (the long-prompt scenario). */
+  systemPromptChars?: number;
 }
 
 /** One request per token, round-robin over the models it may use; tokens interleave tenants. */
 export function requestVariants(tokens: readonly BenchToken[], opts: BodyOptions): { headers: Record<string, string>; body: string }[] {
   const order = interleave(tokens);
+  const system = opts.systemPromptChars ? longText(opts.systemPromptChars) : SHORT_SYSTEM_PROMPT;
   return order.map((tok, i) => {
     const body: Record<string, unknown> = {
       model: tok.models[i % tok.models.length],
       messages: [
-        { role: 'system', content: SYSTEM_PROMPT },
+        { role: 'system', content: system },
         { role: 'user', content: QUESTIONS[i % QUESTIONS.length] },
       ],
       // Half the clients cap the answer; the rest leave it to the gateway's default reservation.

@@ -25,6 +25,7 @@ export function loadSettings() {
     rate: envNumber('BENCH_RATE', 500),
     leadInSeconds: envNumber('BENCH_LEAD_IN_SECONDS', 5, 0),
     streamChunks: Math.floor(envNumber('BENCH_STREAM_CHUNKS', 20)),
+    longPromptChars: Math.floor(envNumber('BENCH_LONG_PROMPT_CHARS', 20_000, 1)),
     openStreams: Math.floor(envNumber('BENCH_OPEN_STREAMS', 5000)),
     slowChunks: Math.floor(envNumber('BENCH_SLOW_CHUNKS', 20)),
     slowDelayMs: envNumber('BENCH_SLOW_CHUNK_MS', 500),
