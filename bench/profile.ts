@@ -1,8 +1,9 @@
 /**
- * Profiles the gateway under the non-stream saturation load (BENCH_PROFILE_STREAM=1: the stream one): the same stack as run.ts (mock, PostgreSQL,
+ * Profiles the gateway under the non-stream saturation load (BENCH_PROFILE_STREAM=1: the stream one;
+ * BENCH_PROFILE_LONG_PROMPT=1: the long-prompt one): the same stack as run.ts (mock, PostgreSQL,
  * Redis, the seeded table), the gateway started with `node --cpu-prof`, then SIGTERM (which writes the
  * profile) and a summary of self and total time by function and package, written to
- * bench/results/profile-latest.md. The .cpuprofile stays in a temporary folder (never committed); set
+ * bench/results/profile[-stream|-long]-latest.md. The .cpuprofile stays in a temporary folder (never committed); set
  * BENCH_KEEP_WORKDIR=1 to keep it for a flame graph (e.g. load it in Chrome DevTools or speedscope).
  * `npm run build && node --import tsx bench/profile.ts` (BENCH_PROFILE_SECONDS, default 10).
  */
@@ -16,6 +17,8 @@ import { startProfileStack, warmUp } from './profile-stack.js';
 import { requestVariants } from './seed.js';
 
 const stream = process.env.BENCH_PROFILE_STREAM === '1';
+const longPrompt = !stream && process.env.BENCH_PROFILE_LONG_PROMPT === '1';
+const variant = stream ? '-stream' : longPrompt ? '-long' : '';
 const profDirOf = (workDir: string) => path.join(workDir, 'prof');
 const stack = await startProfileStack('profile', (workDir) => {
   mkdirSync(profDirOf(workDir));
@@ -25,7 +28,7 @@ const { s, pg, redis, seed, gateway, spawnedAt, url } = stack;
 const profDir = profDirOf(stack.workDir);
 
 try {
-  const requests = requestVariants(seed.tokens, { stream });
+  const requests = requestVariants(seed.tokens, { stream, systemPromptChars: longPrompt ? s.longPromptChars : undefined });
   // Until the caches are full the profile shows PostgreSQL reads a warm gateway never makes (on a slow machine
   // a fixed 2 s left postgres.js at 18 % of the profile instead of 3 %).
   const warmedUp = await warmUp(stack, requests, stream);
@@ -38,7 +41,7 @@ try {
   // The profile starts with the process (give or take Node's own boot): keep only the measured load.
   const summary = summarize(JSON.parse(readFileSync(path.join(profDir, file), 'utf8')), ROOT, { fromMs: loadFrom, toMs: loadTo });
   const md = [
-    `# Gateway CPU profile: ${stream ? `stream (${s.streamChunks} chunks)` : 'non-stream'} saturation`,
+    `# Gateway CPU profile: ${stream ? `stream (${s.streamChunks} chunks)` : longPrompt ? `non-stream, a ${s.longPromptChars}-character system prompt,` : 'non-stream'} saturation`,
     '',
     `${new Date().toISOString()} · ${os.cpus().length} × ${os.cpus()[0]?.model.trim()} · Node ${process.versions.node} · ` +
       `${pg ? `PostgreSQL ${pg}` : 'PGlite (fallback)'} · ${redis ? `Redis ${redis}` : 'in-process store (fallback)'} · load average ${os.loadavg().map((l) => l.toFixed(2)).join(' ')}`,
@@ -51,7 +54,7 @@ try {
   ].join('\n');
   const outDir = path.join(ROOT, 'bench', 'results');
   mkdirSync(outDir, { recursive: true });
-  writeFileSync(path.join(outDir, stream ? 'profile-stream-latest.md' : 'profile-latest.md'), md);
+  writeFileSync(path.join(outDir, `profile${variant}-latest.md`), md);
   process.stdout.write(md);
   if (process.env.BENCH_KEEP_WORKDIR === '1') process.stderr.write(`profile kept: ${path.join(profDir, file)}\n`);
 } finally {
