@@ -35,7 +35,8 @@ const PIECE = 128;
  * turn, so most of a chat request's text was counted moments ago; a lookup costs a hash of the string, BPE far
  * more (a 50 KB document: ~1.5 ms of BPE against ~0.05 ms of SHA-256). A short text is its own key; a long one is
  * keyed by its SHA-256, so the cache never holds it: at most ~8 MB of short texts and ~0.2 MB of digests. Two
- * maps, so a short text can never be taken for a digest.
+ * maps, so a short text can never be taken for a digest. Least recently used texts leave first, so a system
+ * prompt in use stays however many other texts pass through.
  */
 const recentShort = new Map<string, number>();
 const recentLong = new Map<string, number>();
@@ -44,13 +45,20 @@ const RECENT_MAX_LENGTH = 2_048;
 
 export function countText(text: string): number {
   if (text.length === 0) return 0;
-  const long = text.length > RECENT_MAX_LENGTH;
-  const recent = long ? recentLong : recentShort;
-  const key = long ? createHash('sha256').update(text).digest('base64') : text;
+  if (text.length <= RECENT_MAX_LENGTH) return recall(recentShort, text, text);
+  // UTF-8 writes half a surrogate pair as U+FFFD: two different texts would share a digest, and whichever came
+  // first would set the other's count. A broken text (only a broken client sends one) is counted afresh.
+  if (!text.isWellFormed()) return countPieces(text);
+  return recall(recentLong, createHash('sha256').update(text).digest('base64'), text);
+}
+
+function recall(recent: Map<string, number>, key: string, text: string): number {
   let n = recent.get(key);
-  if (n !== undefined) return n;
-  n = countPieces(text);
-  if (recent.size >= RECENT_ENTRIES) recent.delete(recent.keys().next().value!);
+  if (n !== undefined) recent.delete(key);
+  else {
+    n = countPieces(text);
+    if (recent.size >= RECENT_ENTRIES) recent.delete(recent.keys().next().value!);
+  }
   recent.set(key, n);
   return n;
 }

@@ -42,6 +42,37 @@ describe('countText', () => {
       bpe.mockRestore();
     }
   });
+
+  it('keeps a text in use while thousands of others pass through', () => {
+    const prompt = 'The application instructions, sent with every request. '.repeat(60);
+    const counted = countText(prompt);
+    for (let i = 0; i < 5_000; i++) {
+      countText(`${'x'.repeat(2_100)} ${i}`);
+      if (i % 500 === 0) countText(prompt);
+    }
+    const bpe = vi.spyOn(o200k, 'countTokens');
+    try {
+      expect(countText(prompt)).toBe(counted);
+      expect(bpe).not.toHaveBeenCalled();
+    } finally {
+      bpe.mockRestore();
+    }
+  });
+
+  it('counts a text with half a surrogate pair as itself, whichever similar text came first', async () => {
+    // UTF-8 writes a lone surrogate as U+FFFD: a digest of the UTF-8 bytes cannot tell these two apart.
+    const [broken, replaced] = ['\uD800', '\uFFFD'].map((x) => `${'ab'.repeat(63)}a${x}${'ba'.repeat(1_500)}`) as [string, string];
+    const fresh = async () => {
+      vi.resetModules();
+      return (await import('../../../src/relay/tokenize.js')).countText;
+    };
+    const one = await fresh();
+    const brokenFirst = { broken: one(broken), replaced: one(replaced) };
+    const other = await fresh();
+    const replacedFirst = { replaced: other(replaced), broken: other(broken) };
+    expect(brokenFirst).toEqual(replacedFirst);
+    expect(brokenFirst.broken).not.toBe(brokenFirst.replaced);
+  });
 });
 
 describe('summarizeChunks', () => {
