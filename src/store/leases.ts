@@ -43,8 +43,8 @@ export interface LeasedStore {
    * lease's units are a reservation until then, not spend). PostgreSQL already has it (each request's usage
    * record is written as it ends), so a counter seeded from it must leave this out, or it would count twice.
    * Spend whose settle has been sent is no longer in it: a counter seeded after the send must count it. (During
-   * a fail-open outage such a settle reaches the in-process counters too, which adds nothing to one not seeded
-   * yet; one sent before the outage, which Redis did not answer, reaches Redis only, on replay. A Redis counter
+   * a fail-open outage such a settle reaches the in-process counters seeded before it was sent, which lack it;
+   * one sent before the outage, which Redis did not answer, reaches Redis only, on replay. A Redis counter
    * seeded while such a settle is on its way counts it twice: too much, never too little.)
    */
   pendingSettle(key: string): number;

@@ -339,6 +339,9 @@ export function withFailurePolicy(
       return result;
     },
     async settle(keys, id, actual) {
+      // Counters the in-process store holds already were seeded without this spend; one the move below seeds
+      // reads the durable spend, which has it (its record is queued before its settle).
+      const heldBefore = down && mode === 'open' ? keys.filter((key) => fallback.holdsCounter(key)) : [];
       // Not while its reservation may be on its way into the in-process store: the settle must follow it there,
       // as that store's counter was seeded without this spend (a lease's: its instance still owed it).
       if (down) await moving;
@@ -354,9 +357,10 @@ export function withFailurePolicy(
         return;
       }
       // Spend the in-process store holds no reservation for (a tally's, a request admitted before the outage
-      // without a limited quota): a counter seeded there before it was recorded, or while a lease still owed
-      // it, counts it now. (One seeded after it was recorded does not hold it yet: this adds nothing there.)
-      if (down && mode === 'open') await fallback.settle(keys, id, actual);
+      // without a limited quota): a counter seeded there before this settle began counts it now. (One seeded
+      // between the record's queueing and this call, across the leases' await, counts it twice: the error
+      // refuses early, never overspends.)
+      if (down && mode === 'open' && heldBefore.length > 0) await fallback.settle(heldBefore, id, actual);
       return settleInRedis(keys, id, actual);
     },
     async release(keys, id) {

@@ -237,6 +237,36 @@ describe('fail-open, spend the in-process store holds no reservation for', () =>
     expect(await store.admit(admitReq(61, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 60 });
     await store.close();
   });
+
+  it('does not count it again on a counter the move into the in-process store seeded with it', async () => {
+    const flaky = flakyStore();
+    let durable = 0;
+    let gate: Promise<void> = Promise.resolve();
+    const store = withFailurePolicy(flaky.store, 'open', logger, {
+      probeMs: 60_000,
+      durableUsed: async () => {
+        await gate;
+        return durable;
+      },
+    });
+    // A reservation with a limited channel quota: the move books it again in-process, seeding the token's counter.
+    const C = '{t}:q:c:channel';
+    const held: AdmitRequest = { ...admitReq(10, -1, 0), quotas: [{ key: Q, limit: -1, baseline: 0 }, { key: C, limit: 1_000, baseline: 0 }] };
+    expect((await store.admit(held)).ok).toBe(true);
+    const unlimited = admitReq(10, -1, 0);
+    expect((await store.admit(unlimited)).ok).toBe(true);
+    let readsDone!: () => void;
+    gate = new Promise((resolve) => (readsDone = resolve));
+    flaky.state.broken = true;
+    await store.release([Q], 'some-other-request'); // fails: the outage begins, the move waits for PostgreSQL
+    durable = 30; // `unlimited` was answered: its record is queued, so the durable spend has it
+    const settled = store.settle([Q], unlimited.reservationId, 30);
+    readsDone();
+    await settled;
+    await store.release([Q, C], held.reservationId);
+    expect(await store.admit(admitReq(71, 100, 0))).toMatchObject({ ok: false, reason: 'insufficient_quota', remaining: 70 });
+    await store.close();
+  });
 });
 
 describe('a store that lost its data', () => {
