@@ -30,7 +30,11 @@ interface Variant {
 
 const s = loadSettings();
 const dists = (process.env.AB_DIST ?? 'dist').split(',').map((d) => d.trim());
-const kinds = (process.env.AB_KINDS ?? 'sat').split(',').map((k) => k.trim());
+const KINDS = ['sat', 'stream', 'paced', 'long'] as const;
+type Kind = (typeof KINDS)[number];
+const kinds = (process.env.AB_KINDS ?? 'sat').split(',').map((k) => k.trim()) as Kind[];
+const unknownKind = kinds.find((k) => !KINDS.includes(k));
+if (unknownKind !== undefined) throw new Error(`AB_KINDS: unknown kind "${unknownKind}" (${KINDS.join(', ')})`);
 const seconds = Number(process.env.AB_SECONDS ?? s.seconds);
 const rounds = Number(process.env.AB_ROUNDS ?? s.rounds);
 
@@ -61,16 +65,16 @@ async function main(): Promise<void> {
       await waitReady(child, port, 180_000);
       variants.push({ name: child.name, child, url: `http://127.0.0.1:${port}/v1/chat/completions` });
     }
-    const reqs: Record<string, Req[]> = {
+    const reqs: Record<Kind, Req[]> = {
       sat: requestVariants(seed.tokens, { stream: false }),
       paced: requestVariants(seed.tokens, { stream: false }),
       stream: requestVariants(seed.tokens, { stream: true }),
       long: requestVariants(seed.tokens, { stream: false, systemPromptChars: s.longPromptChars }),
     };
-    const run = (kind: string, url: string, secs: number): Promise<LoadResult> =>
+    const run = (kind: Kind, url: string, secs: number): Promise<LoadResult> =>
       kind === 'paced'
-        ? paced({ url, rate: s.rate, seconds: secs, leadInSeconds: s.leadInSeconds, requests: reqs.paced!, stream: false })
-        : saturate({ url, connections: s.connections, seconds: secs, requests: reqs[kind in reqs ? kind : 'sat']!, stream: kind === 'stream' });
+        ? paced({ url, rate: s.rate, seconds: secs, leadInSeconds: s.leadInSeconds, requests: reqs.paced, stream: false })
+        : saturate({ url, connections: s.connections, seconds: secs, requests: reqs[kind], stream: kind === 'stream' });
     for (const v of variants) for (const kind of kinds) await run(kind, v.url, 5);
 
     for (const kind of kinds) {

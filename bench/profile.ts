@@ -17,7 +17,8 @@ import { startProfileStack, warmUp } from './profile-stack.js';
 import { requestVariants } from './seed.js';
 
 const stream = process.env.BENCH_PROFILE_STREAM === '1';
-const longPrompt = !stream && process.env.BENCH_PROFILE_LONG_PROMPT === '1';
+const longPrompt = process.env.BENCH_PROFILE_LONG_PROMPT === '1';
+if (stream && longPrompt) throw new Error('BENCH_PROFILE_STREAM and BENCH_PROFILE_LONG_PROMPT: one load at a time');
 const variant = stream ? '-stream' : longPrompt ? '-long' : '';
 const profDirOf = (workDir: string) => path.join(workDir, 'prof');
 const stack = await startProfileStack('profile', (workDir) => {

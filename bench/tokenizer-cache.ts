@@ -1,9 +1,10 @@
 /**
  * What the tokenizer's merge cache costs and buys: the gateway's own countText (src/relay/tokenize.ts) in a
- * fresh process per cache size, on prompts longer than the gateway's whole-text cache holds (so every one is
+ * fresh process per cache size, on texts the gateway's whole-text cache has not seen (so every one is
  * tokenized): first 200,000 distinct identifier-like words (logs, code, ids: each fills a cache entry), then a
- * 2,000-word document sent 50 times (a long system prompt resent every turn). Prints heap and RSS growth after
- * a full GC, and the time of each part.
+ * 2,000-word document sent 50 times with a different last word each time (a long history resent every turn,
+ * one turn longer each time: the whole-text cache misses, the merge cache decides). Prints heap and RSS growth
+ * after a full GC, and the time of each part.
  * `node --import tsx bench/tokenizer-cache.ts`
  */
 import { execFileSync } from 'node:child_process';
@@ -41,7 +42,7 @@ async function measure(size: number | null): Promise<void> {
   const after = mem();
   const document = Array.from({ length: 2_000 }, word).join('');
   t = performance.now();
-  for (let i = 0; i < 50; i++) countText(document);
+  for (let i = 0; i < 50; i++) countText(`${document} turn${i}`);
   const resentMs = performance.now() - t;
   process.stdout.write(JSON.stringify({ heapMb: after.heap - before.heap, rssMb: after.rss - before.rss, distinctMs, resentMs }));
 }
@@ -50,7 +51,7 @@ if (process.argv[2] === 'child') {
   await measure(process.argv[3] === 'ours' ? null : Number(process.argv[3]));
 } else {
   const self = fileURLToPath(import.meta.url);
-  console.log('| merge cache entries | heap growth MB | RSS growth MB | 200,000 distinct words ms | one 2,000-word document × 50 ms |');
+  console.log('| merge cache entries | heap growth MB | RSS growth MB | 200,000 distinct words ms | one 2,000-word document × 50, a word added each time, ms |');
   console.log('|---|---:|---:|---:|---:|');
   for (const size of ['ours', ...SIZES.map(String)]) {
     const out = execFileSync(process.execPath, ['--expose-gc', '--import', 'tsx', self, 'child', size], { encoding: 'utf8' });

@@ -9,8 +9,9 @@ import { o200k } from './o200k.js';
 /**
  * The library caches the BPE merges of up to 100,000 words. Each distinct multi-token word (an id, a hash, a
  * log line's numbers) takes an entry that never leaves in a long-lived process: ~30 MB of heap kept after a
- * day of varied prompts, and evicting from a Map that size is slower than merging again. 10,000 entries keep
- * a long system prompt resent every turn as fast as the default does (bench/tokenizer-cache.ts).
+ * day of varied prompts, and evicting from a Map that size is slower than merging again. 10,000 entries count
+ * a text the whole-text cache misses (a long history, one turn longer) as fast as the default does
+ * (bench/tokenizer-cache.ts).
  */
 o200k.setMergeCacheSize(10_000);
 
@@ -33,7 +34,7 @@ const PIECE = 128;
 /**
  * Counts of recent texts. Clients resend the system prompt, the tool schemas and the whole history on every
  * turn, so most of a chat request's text was counted moments ago; a lookup costs a hash of the string, BPE far
- * more (a 50 KB document: ~1.5 ms of BPE against ~0.05 ms of SHA-256). A short text is its own key; a long one is
+ * more (a 50 KB document: ~1.9 ms of BPE against ~0.05 ms of SHA-256). A short text is its own key; a long one is
  * keyed by its SHA-256, so the cache never holds it: at most ~8 MB of short texts and ~0.2 MB of digests. Two
  * maps, so a short text can never be taken for a digest. Least recently used texts leave first, so a system
  * prompt in use stays however many other texts pass through.

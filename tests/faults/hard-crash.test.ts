@@ -70,7 +70,7 @@ describe('kill -9 mid-load', () => {
     const cut = outcomes.filter((o) => !o.complete);
 
     const atCrash = await readQuota(redis, key);
-    const [backendsAtExit, recordedAtExit] = await Promise.all([gatewayBackends(db), tokenUsedQuota(db.sql, tokenId)]);
+    const [backendsAfterExit, recordedAfterExit] = await Promise.all([gatewayBackends(db), tokenUsedQuota(db.sql, tokenId)]);
     await gatewayBackendsGone(db);
     const recorded = await tokenUsedQuota(db.sql, tokenId);
     const rows = await assistantRows(db.sql, tenantId);
@@ -95,7 +95,7 @@ describe('kill -9 mid-load', () => {
     const recent = answered.filter((o) => killedAt - o.endedAt <= FLUSH_MS + 500).length;
     console.log(
       `[faults] kill-9: exit-signal=${exit.signal} requests=${outcomes.length} answered=${answered.length} in-flight-at-kill=${cut.length} ` +
-        `outcomes=${JSON.stringify(tally(outcomes))} pg-connections-at-exit=${backendsAtExit} used_quota-at-exit=${recordedAtExit} rows-written=${rows} used_quota=${recorded} (= rows x ${COST}: ${rows * COST}) ` +
+        `outcomes=${JSON.stringify(tally(outcomes))} pg-connections-after-exit=${backendsAfterExit} used_quota-after-exit=${recordedAfterExit} rows-written=${rows} used_quota=${recorded} (= rows x ${COST}: ${rows * COST}) ` +
         `lost-records=${lost} (answered within ${FLUSH_MS} ms + 500 ms of the kill: ${recent}) ` +
         `redis-at-crash used=${atCrash.used} reservations=${atCrash.reservations} -> at-restart used=${reconciled.used} reservations=${reconciled.reservations} ` +
         `-> after-ttl used=${after.used} reservations=${after.reservations}`,
