@@ -196,7 +196,7 @@ export function renderMarkdown(r: BenchReport): string {
   line();
   line('| scenario | target | req/s | × bare | p50 ms | p99 ms | CPU µs per request (serving process) | × bare | CPU cores used (serving process) | peak RSS MB | errors: non-2xx / socket / bad body | other processes on the machine (cores) |');
   line('|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|');
-  for (const sc of [r.scenarios.nonStream, r.scenarios.longPrompt, r.scenarios.stream, r.scenarios.paced]) {
+  for (const sc of Object.values(r.scenarios)) {
     const bare = sc.median.bare;
     TARGETS.forEach((t, i) => {
       const m = sc.median[t];
