@@ -1,12 +1,14 @@
 /**
- * Writes a batch of usage records in one call to lyss_record_usage (drizzle/0007, and 0009 for the batch id):
+ * Writes a batch of usage records in one call to lyss_record_usage (drizzle/0010, 0009 for the batch id):
  * spend on tokens and channels, conversation counters, and chat_messages rows, tenant by tenant inside the
  * database. Sent statement by statement, a batch cost five round trips per tenant in it, each waiting behind a
  * busy event loop: 60 records over 40 tenants took 210 ms and 75 ms of the relay's CPU (now ~20 and ~5), and
  * at saturation the writer fell behind the requests (bench/usage-batch-tenants.ts, bench/README). Rows are
  * aggregated first so each token, channel and conversation is touched once, and the batch goes as one json
  * parameter, not jsonb, which PostgreSQL would first build as a binary document (sorting every object's keys)
- * only to read it back.
+ * only to read it back. The texts (system prompts, message contents) go apart as a text[], each tenant's as one
+ * run in the order of its rows: PostgreSQL reads an array element at a third of what its json parser costs a
+ * byte, which with a long system prompt was most of the batch's cost on both sides (drizzle/0010).
  *
  * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
  * text is cleaned to what PostgreSQL stores (no NUL characters, varchar lengths), and rows that point at a
@@ -24,7 +26,7 @@ interface Spend {
 }
 
 /** Prepared on the writer's connection: one round trip a batch, where an unprepared call is described first. */
-const RECORD_USAGE = 'select lyss_record_usage($1::uuid, $2::json)';
+const RECORD_USAGE = 'select lyss_record_usage($1::uuid, $2::json, $3::text[])';
 
 /** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
 const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
@@ -39,21 +41,46 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   }
   // Tenants, and within each the rows, are locked in one order (ids ascending) by every writer: two processes
   // flushing at once then wait for each other instead of deadlocking.
-  const batch = [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1)).map(([tenant, list]) => ({
-    tenant,
-    tokens: spendRows(sum(list, (r) => r.tokenId)),
-    channels: spendRows(sum(list, (r) => r.channelId)),
-    conversations: conversationRows(list),
-    messages: messageRows(list),
-  }));
+  const texts = new Texts();
+  const batch = [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1)).map(([tenant, list]) => {
+    const promptsFrom = texts.next;
+    const conversations = conversationRows(list, texts);
+    const contentsFrom = texts.next;
+    const messages = messageRows(list, texts);
+    return {
+      tenant,
+      tokens: spendRows(sum(list, (r) => r.tokenId)),
+      channels: spendRows(sum(list, (r) => r.channelId)),
+      conversations,
+      messages,
+      prompts_from: promptsFrom,
+      contents_from: contentsFrom,
+      contents_to: texts.next - 1,
+    };
+  });
   // `db` should be the writer's own connection (Database.usageWriter): through the pool the call landed on any
   // of ten connections, each compiling the function and planning its statements afresh (PostgreSQL ~1.9× the
   // CPU per answer). One statement is one transaction; a batch whose commit went through but whose reply was
   // lost is skipped when retried under the same id (migration 0009).
   const json = JSON.stringify(batch);
   const client = postgresClientOf(db);
-  if (client) await client.unsafe(RECORD_USAGE, [batchId, json], { prepare: true });
-  else await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${json}::json)`);
+  if (client) await client.unsafe(RECORD_USAGE, [batchId, json, texts.list], { prepare: true });
+  else await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${json}::json, ${sql.param(texts.list)}::text[])`);
+}
+
+/** The batch's texts, each row's at the position of its row in the run of its kind (see drizzle/0010). */
+class Texts {
+  readonly list: (string | null)[] = [];
+
+  /** Where the next text goes, 1-based as PostgreSQL's arrays count. */
+  get next(): number {
+    return this.list.length + 1;
+  }
+
+  /** Cleaned to what PostgreSQL stores. */
+  add(value: string | null): void {
+    this.list.push(value === null ? null : text(value));
+  }
 }
 
 /**
@@ -98,28 +125,32 @@ function spendRows(spend: Map<string, Spend>): { id: string; cost: number; at: s
   return [...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed }));
 }
 
-/** The messages of every record, in order; those of a conversation that does not exist are dropped in SQL. */
-function messageRows(list: readonly UsageRecord[]): Record<string, unknown>[] {
-  return list.flatMap((r) =>
-    r.conversation
-      ? r.conversation.messages.map((m, i) => ({
-          conversation_id: r.conversation!.id,
-          role: clip(m.role, WIDTH.role),
-          content: text(m.content),
-          token_count: m.tokenCount,
-          model_used: m.modelUsed ? clip(m.modelUsed, WIDTH.model) : null,
-          response_time_ms: m.responseTimeMs ?? null,
-          tool_calls: m.toolCalls ? toolCalls(m.toolCalls) : null,
-          tool_call_id: m.toolCallId ? clip(m.toolCallId, WIDTH.toolCallId) : null,
-          // Keeps the order of one request's messages when they share a timestamp.
-          created_at: new Date(Date.parse(r.at) + i).toISOString(),
-        }))
-      : [],
-  );
+/** The messages of every record, in order, their contents to `texts`; those of a conversation that does not exist are dropped in SQL. */
+function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
+  const rows: Record<string, unknown>[] = [];
+  for (const r of list) {
+    if (!r.conversation) continue;
+    const at = Date.parse(r.at);
+    r.conversation.messages.forEach((m, i) => {
+      texts.add(m.content);
+      rows.push({
+        conversation_id: r.conversation!.id,
+        role: clip(m.role, WIDTH.role),
+        token_count: m.tokenCount,
+        model_used: m.modelUsed ? clip(m.modelUsed, WIDTH.model) : null,
+        response_time_ms: m.responseTimeMs ?? null,
+        tool_calls: m.toolCalls ? toolCalls(m.toolCalls) : null,
+        tool_call_id: m.toolCallId ? clip(m.toolCallId, WIDTH.toolCallId) : null,
+        // Keeps the order of one request's messages when they share a timestamp.
+        created_at: new Date(at + i).toISOString(),
+      });
+    });
+  }
+  return rows;
 }
 
-/** One row per conversation: the counters of all its records in the batch, the rest from the latest. */
-function conversationRows(list: readonly UsageRecord[]): Record<string, unknown>[] {
+/** One row per conversation: the counters of all its records in the batch, the rest from the latest; its system prompt to `texts`. */
+function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
   const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();
   for (const r of list) {
     if (!r.conversation) continue;
@@ -136,6 +167,7 @@ function conversationRows(list: readonly UsageRecord[]): Record<string, unknown>
   }
   return [...merged.values()].map(({ r, messages, tokens, at }) => {
     const c = r.conversation!;
+    texts.add(c.systemPrompt);
     return {
       id: c.id,
       tenant_id: r.tenantId,
@@ -143,7 +175,6 @@ function conversationRows(list: readonly UsageRecord[]): Record<string, unknown>
       title: clip(c.title, WIDTH.title),
       model_name: clip(r.model, WIDTH.model),
       provider_channel_id: r.channelId,
-      system_prompt: c.systemPrompt === null ? null : text(c.systemPrompt),
       message_count: messages,
       token_usage: tokens,
       at,

@@ -318,6 +318,33 @@ describe('usage records', () => {
     expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ title: 'half \ufffd', systemPrompt: 'sys \ufffd' });
   });
 
+  it('texts reach their rows unchanged, in every tenant of a batch, whatever an array literal would have to quote', async () => {
+    // The batch's texts travel as one text[] beside its json, a run per tenant (drizzle/0010).
+    const tricky = ['', 'NULL', '"quoted", {braced}', 'back\\slash \\" \\\\', ' padded\t\n', 'línea\r\n🚀 漢字', '{"a":[1,2]}'];
+    const longPrompt = `${'Answer briefly, "quote" \\ {cite}. '.repeat(600)}end`;
+    const conversation = (systemPrompt: string | null, contents: string[]) => ({
+      id: crypto.randomUUID(),
+      title: 'texts',
+      systemPrompt,
+      messageCount: contents.length,
+      messages: contents.map((content, i) => ({ role: i % 2 ? 'assistant' : 'user', content, tokenCount: 1 })),
+    });
+    const quietToken = await tokenRow(gw, quiet, 'ci');
+    const quietChannel = await channelRow(gw, quiet, 'openai-main');
+    const records = [
+      await ciRecord(3, conversation(null, [])),
+      await ciRecord(3, conversation(longPrompt, tricky)),
+      { ...(await ciRecord(3, conversation(null, ['q1', 'q2']))), tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id },
+      await ciRecord(3, conversation('short', ['c1'])),
+    ];
+    await writeUsageBatch(gw.deps.database.usageWriter, records);
+    for (const r of records) {
+      const c = r.conversation!;
+      expect((await messageRows(gw, r.tenantId, c.id)).map((m) => m.content)).toEqual(c.messages.map((m) => m.content));
+      expect((await conversationRow(gw, r.tenantId, c.id))!.systemPrompt).toBe(c.systemPrompt);
+    }
+  });
+
   it('the token of a user deleted before the batch was written does not jam the writer', async () => {
     const key = 'lyss-gone-0123456789abcdef0123456789abcde';
     await gw.apply({
@@ -432,7 +459,7 @@ describe('usage batches written at once by two processes', () => {
     const writer = postgresClientOf(gw.deps.database.usageWriter);
     // pg_prepared_statements lists the session's own: the writer has one connection.
     const prepared = await writer!<{ statement: string }[]>`select statement from pg_prepared_statements`;
-    expect(prepared.map((p) => p.statement)).toContain('select lyss_record_usage($1::uuid, $2::json)');
+    expect(prepared.map((p) => p.statement)).toContain('select lyss_record_usage($1::uuid, $2::json, $3::text[])');
   });
 
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {
