@@ -20,7 +20,7 @@ const QUESTIONS = [
 const SHORT_SYSTEM_PROMPT = 'You are a concise assistant.';
 
 /** `chars` characters of numbered instructions: an application's long system prompt. */
-function longText(chars: number): string {
+export function longText(chars: number): string {
   const rules = [
     'Answer in the language of the question.',
     'Cite the section of the handbook an answer relies on, as [§n].',

@@ -4,12 +4,14 @@
  * conversations (a user and an assistant message each) spread round-robin over 1, 3, 10 and 40 tenants.
  * Prints wall time, this process's CPU and PostgreSQL's CPU per batch, averaged over BENCH_BATCH_ROUNDS.
  * The 3-tenant bench table never shows this cost; a gateway serving many tenants pays it on every batch.
- * `node --import tsx bench/usage-batch-tenants.ts` (PostgreSQL on BENCH_DATABASE_URL's server, as run.ts)
+ * `node --import tsx bench/usage-batch-tenants.ts` (PostgreSQL on BENCH_DATABASE_URL's server, as run.ts);
+ * BENCH_BATCH_PROMPT_CHARS=20000 gives every conversation a system prompt that long (bench's long-prompt kind).
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createDatabase, dropDatabase } from './gateway.js';
 import { loadSettings } from './setup.js';
+import { longText } from './seed.js';
 import { openDatabase } from '../src/db/client.js';
 import { createSecretBox } from '../src/crypto/secrets.js';
 import { createChannel, createTenant, createToken, createUser } from '../src/setup/commands.js';
@@ -19,6 +21,8 @@ import type { UsageRecord } from '../src/usage/usage-record.js';
 const TENANT_COUNTS = [1, 3, 10, 40];
 const BATCH_SIZES = [60, 300];
 const rounds = Number(process.env.BENCH_BATCH_ROUNDS ?? 15);
+const promptChars = Number(process.env.BENCH_BATCH_PROMPT_CHARS ?? 0);
+const systemPrompt = promptChars > 0 ? longText(promptChars) : null;
 
 interface Owner {
   tenantId: string;
@@ -54,7 +58,7 @@ function record(o: Owner): UsageRecord {
     conversation: {
       id: randomUUID(),
       title: 'Say hello to the benchmark in one short sentence',
-      systemPrompt: null,
+      systemPrompt,
       messageCount: 2,
       messages: [
         { role: 'user', content: 'Say hello to the benchmark in one short sentence, please.', tokenCount: 14 },
