@@ -1,12 +1,13 @@
--- lyss_record_usage with the batch's texts (system prompts, message contents) passed apart, as a text[].
--- PostgreSQL 15's json parser de-escapes a string a character at a time (~25 ns a byte here), and the nested
--- json_to_recordset calls read each text twice: a 20,000-character system prompt cost ~580 us of PostgreSQL
--- CPU per record, four times the rest of its record; an array element is read at a third of that
--- (bench/usage-batch-tenants.ts, BENCH_BATCH_PROMPT_CHARS). Each tenant's texts are one run of the array:
--- its conversations' system prompts in the order of its `conversations` (NULL for none) from
--- `prompts_from`, then its messages' contents in the order of its `messages` from `contents_from` to
--- `contents_to`; ROWS FROM zips each run with its rows. Not `texts[i]` per row: PostgreSQL finds the i-th
--- element of a text[] by walking the ones before it, and a batch of long histories would cost its square.
+-- lyss_record_usage with the batch's texts passed apart, as a text[]. PostgreSQL 15's json parser de-escapes a
+-- string a character at a time (~25 ns a byte here), and the nested json_to_recordset calls read each text
+-- twice: a 20,000-character system prompt cost ~580 us of PostgreSQL CPU per record, four times the rest of
+-- its record; an array element is read at a third of that (bench/usage-batch-tenants.ts,
+-- BENCH_BATCH_PROMPT_CHARS). Each tenant's texts are one run of the array: from `prompts_from`, its distinct
+-- system prompts, which its conversations name by their place in that run (`prompt`, 1-based; an application
+-- resends one prompt with every call, and the batch carries it once); from `contents_from` to `contents_to`,
+-- its messages' contents in the order of its `messages`, which ROWS FROM zips back with them. Not
+-- `texts[i]` per message: PostgreSQL finds the i-th element of a text[] by walking the ones before it, and a
+-- batch of long histories would cost its square.
 -- The two-argument functions of 0007 and 0009 stay, unchanged and correct, for the processes of the release
 -- before, which may still write while a rolling upgrade replaces them.
 CREATE FUNCTION lyss_record_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SET search_path = public AS $$
@@ -33,11 +34,10 @@ BEGIN
     -- a user deleted since then took their conversations with them, so theirs is not recreated. The int
     -- counters saturate rather than overflow (an overflow would fail the batch on every retry).
     WITH v AS MATERIALIZED (
-        SELECT * FROM ROWS FROM (
-          json_to_recordset(g.conversations) AS (id uuid, tenant_id uuid, user_id uuid, title text, model_name text,
-            provider_channel_id uuid, message_count bigint, token_usage bigint, at timestamptz),
-          unnest(texts[g.prompts_from : g.contents_from - 1])
-        ) AS v(id, tenant_id, user_id, title, model_name, provider_channel_id, message_count, token_usage, at, system_prompt)),
+        SELECT v.*, p.text AS system_prompt
+          FROM json_to_recordset(g.conversations) AS v(id uuid, tenant_id uuid, user_id uuid, title text, model_name text,
+            provider_channel_id uuid, prompt int, message_count bigint, token_usage bigint, at timestamptz)
+          LEFT JOIN unnest(texts[g.prompts_from : g.contents_from - 1]) WITH ORDINALITY AS p(text, at) ON p.at = v.prompt),
       users AS MATERIALIZED (SELECT u.id FROM auth_users u WHERE u.id = ANY (ARRAY(SELECT user_id FROM v))),
       channels AS MATERIALIZED (SELECT c.id FROM provider_channels c WHERE c.id = ANY (ARRAY(SELECT provider_channel_id FROM v))),
       upserted AS (

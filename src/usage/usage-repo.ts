@@ -6,9 +6,9 @@
  * at saturation the writer fell behind the requests (bench/usage-batch-tenants.ts, bench/README). Rows are
  * aggregated first so each token, channel and conversation is touched once, and the batch goes as one json
  * parameter, not jsonb, which PostgreSQL would first build as a binary document (sorting every object's keys)
- * only to read it back. The texts (system prompts, message contents) go apart as a text[], each tenant's as one
- * run in the order of its rows: PostgreSQL reads an array element at a third of what its json parser costs a
- * byte, which with a long system prompt was most of the batch's cost on both sides (drizzle/0010).
+ * only to read it back. The texts (system prompts, message contents) go apart as a text[] (see Texts):
+ * PostgreSQL reads an array element at a third of what its json parser costs a byte, and a long system prompt
+ * resent with every request was most of the batch's cost on both sides (drizzle/0010).
  *
  * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
  * text is cleaned to what PostgreSQL stores (no NUL characters, varchar lengths), and rows that point at a
@@ -43,7 +43,7 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   // flushing at once then wait for each other instead of deadlocking.
   const texts = new Texts();
   const batch = [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1)).map(([tenant, list]) => {
-    const promptsFrom = texts.next;
+    const promptsFrom = texts.startTenant();
     const conversations = conversationRows(list, texts);
     const contentsFrom = texts.next;
     const messages = messageRows(list, texts);
@@ -68,20 +68,47 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   else await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${json}::json, ${sql.param(texts.list)}::text[])`);
 }
 
-/** The batch's texts, each row's at the position of its row in the run of its kind (see drizzle/0010). */
+/**
+ * The batch's texts (drizzle/0010): for each tenant, its distinct system prompts, then its messages' contents in
+ * the order of its message rows. An application sends its system prompt, often the longest text of a request,
+ * with every call: a batch carries it once per tenant rather than once per conversation.
+ */
 class Texts {
-  readonly list: (string | null)[] = [];
+  readonly list: string[] = [];
+  /** The tenant's latest distinct prompts, as received, and their place in its run. A few, so a batch of
+   * prompts that all differ costs a few comparisons each, not one per prompt before it. */
+  private recentPrompts: { raw: string; at: number }[] = [];
+  private promptsFrom = 1;
 
   /** Where the next text goes, 1-based as PostgreSQL's arrays count. */
   get next(): number {
     return this.list.length + 1;
   }
 
-  /** Cleaned to what PostgreSQL stores. */
-  add(value: string | null): void {
-    this.list.push(value === null ? null : text(value));
+  /** Begins a tenant's run of prompts; returns where it starts. */
+  startTenant(): number {
+    this.recentPrompts = [];
+    this.promptsFrom = this.next;
+    return this.promptsFrom;
+  }
+
+  /** The prompt's place in the tenant's run of prompts (1-based), added unless it is there already. */
+  prompt(raw: string): number {
+    const seen = this.recentPrompts.find((p) => p.raw === raw);
+    if (seen) return seen.at;
+    this.list.push(text(raw));
+    const at = this.list.length - this.promptsFrom + 1;
+    this.recentPrompts.unshift({ raw, at });
+    if (this.recentPrompts.length > RECENT_PROMPTS) this.recentPrompts.pop();
+    return at;
+  }
+
+  content(raw: string): void {
+    this.list.push(text(raw));
   }
 }
+
+const RECENT_PROMPTS = 8;
 
 /**
  * PostgreSQL text cannot hold NUL (U+0000), in text columns or in jsonb strings, and its json parser refuses
@@ -132,7 +159,7 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
     if (!r.conversation) continue;
     const at = Date.parse(r.at);
     r.conversation.messages.forEach((m, i) => {
-      texts.add(m.content);
+      texts.content(m.content);
       rows.push({
         conversation_id: r.conversation!.id,
         role: clip(m.role, WIDTH.role),
@@ -167,7 +194,6 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
   }
   return [...merged.values()].map(({ r, messages, tokens, at }) => {
     const c = r.conversation!;
-    texts.add(c.systemPrompt);
     return {
       id: c.id,
       tenant_id: r.tenantId,
@@ -175,6 +201,7 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
       title: clip(c.title, WIDTH.title),
       model_name: clip(r.model, WIDTH.model),
       provider_channel_id: r.channelId,
+      prompt: c.systemPrompt === null ? null : texts.prompt(c.systemPrompt),
       message_count: messages,
       token_usage: tokens,
       at,

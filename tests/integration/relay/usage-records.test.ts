@@ -331,11 +331,19 @@ describe('usage records', () => {
     });
     const quietToken = await tokenRow(gw, quiet, 'ci');
     const quietChannel = await channelRow(gw, quiet, 'openai-main');
+    const inQuiet = (r: UsageRecord): UsageRecord => ({ ...r, tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id });
+    // A prompt resent (an equal text, not the same string) goes once per tenant; more distinct prompts than
+    // the writer compares against go as they come.
+    const resent = (prompt: string) => [...prompt].join('');
     const records = [
       await ciRecord(3, conversation(null, [])),
       await ciRecord(3, conversation(longPrompt, tricky)),
-      { ...(await ciRecord(3, conversation(null, ['q1', 'q2']))), tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id },
+      inQuiet(await ciRecord(3, conversation(resent(longPrompt), ['q1', 'q2']))),
+      inQuiet(await ciRecord(3, conversation(null, ['q3']))),
       await ciRecord(3, conversation('short', ['c1'])),
+      await ciRecord(3, conversation(resent(longPrompt), ['again'])),
+      ...(await Promise.all(Array.from({ length: 12 }, (_, i) => ciRecord(3, conversation(`prompt ${i % 10}`, [`m${i}`]))))),
+      await ciRecord(3, conversation(resent(longPrompt), ['last'])),
     ];
     await writeUsageBatch(gw.deps.database.usageWriter, records);
     for (const r of records) {
