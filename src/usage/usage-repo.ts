@@ -75,8 +75,10 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
  */
 class Texts {
   readonly list: string[] = [];
-  /** The tenant's latest distinct prompts, as received, and their place in its run. A few, so a batch of
-   * prompts that all differ costs a few comparisons each, not one per prompt before it. */
+  /**
+   * The tenant's latest distinct prompts, as received, and their place in its run. A few, so a batch of prompts
+   * that all differ costs a few comparisons each, not one per prompt before it.
+   */
   private recentPrompts: { raw: string; at: number }[] = [];
   private promptsFrom = 1;
 
@@ -152,7 +154,10 @@ function spendRows(spend: Map<string, Spend>): { id: string; cost: number; at: s
   return [...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed }));
 }
 
-/** The messages of every record, in order, their contents to `texts`; those of a conversation that does not exist are dropped in SQL. */
+/**
+ * The messages of every record, in order, their contents to `texts`; those of a conversation that does not exist
+ * are dropped in SQL.
+ */
 function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [];
   for (const r of list) {
@@ -176,7 +181,10 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
   return rows;
 }
 
-/** One row per conversation: the counters of all its records in the batch, the rest from the latest; its system prompt to `texts`. */
+/**
+ * One row per conversation: the counters of all its records in the batch, the rest from the latest; its system
+ * prompt to `texts`.
+ */
 function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
   const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();
   for (const r of list) {
