@@ -19,6 +19,13 @@ BEGIN
   FOR g IN SELECT * FROM json_to_recordset(batch) AS x(tenant uuid, tokens json, channels json, conversations json, messages json,
       prompts_from int, contents_from int, contents_to int) LOOP
     PERFORM set_config('lyss.tenant_id', g.tenant::text, true);
+    -- A run that does not match its rows would put texts on other rows, silently: refuse the batch instead (a
+    -- data exception, so the writer retries its records one by one, down to their spend alone).
+    IF g.contents_to - g.contents_from + 1 <> json_array_length(g.messages)
+        OR EXISTS (SELECT FROM json_to_recordset(g.conversations) AS c(prompt int)
+          WHERE c.prompt NOT BETWEEN 1 AND g.contents_from - g.prompts_from) THEN
+      RAISE EXCEPTION 'usage batch: the texts of tenant % do not match its rows', g.tenant USING ERRCODE = 'data_exception';
+    END IF;
 
     WITH v AS MATERIALIZED (SELECT * FROM json_to_recordset(g.tokens) AS v(id uuid, cost bigint, at timestamptz)),
       locked AS MATERIALIZED (SELECT t.id FROM provider_tokens t WHERE t.id = ANY (ARRAY(SELECT id FROM v)) ORDER BY t.id FOR NO KEY UPDATE OF t)

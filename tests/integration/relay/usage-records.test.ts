@@ -11,6 +11,7 @@ import { channelRow, conversationRow, expectApiError, inTenant, messageRows, sdk
 import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
+import { isDataError } from '../../../src/usage/usage-recorder.js';
 import { postgresClientOf, queryRows } from '../../../src/db/client.js';
 import { newBatchId, type UsageRecord } from '../../../src/usage/usage-record.js';
 
@@ -345,12 +346,38 @@ describe('usage records', () => {
       ...(await Promise.all(Array.from({ length: 12 }, (_, i) => ciRecord(3, conversation(`prompt ${i % 10}`, [`m${i}`]))))),
       await ciRecord(3, conversation(resent(longPrompt), ['last'])),
     ];
-    await writeUsageBatch(gw.deps.database.usageWriter, records);
+    // Rows that leave no texts or no row of their own, between the others: spend only, a user deleted since
+    // (its conversation and messages are dropped in SQL), one conversation over two records.
+    const spendOnly = { ...(await ciRecord(3, conversation(null, []))), conversation: null };
+    const orphan = { ...(await ciRecord(3, conversation('orphaned', ['o1']))), userId: crypto.randomUUID() };
+    const first = await ciRecord(3, conversation('first prompt', ['f1', 'f2']));
+    const second = await ciRecord(3, { ...conversation('second prompt', ['s1']), id: first.conversation!.id });
+    second.at = new Date(Date.parse(first.at) + 1000).toISOString();
+    await writeUsageBatch(gw.deps.database.usageWriter, [...records.slice(0, 3), spendOnly, orphan, second, ...records.slice(3), first]);
     for (const r of records) {
       const c = r.conversation!;
       expect((await messageRows(gw, r.tenantId, c.id)).map((m) => m.content)).toEqual(c.messages.map((m) => m.content));
       expect((await conversationRow(gw, r.tenantId, c.id))!.systemPrompt).toBe(c.systemPrompt);
     }
+    expect(await conversationRow(gw, acme, orphan.conversation!.id)).toBeNull();
+    expect(await messageRows(gw, acme, orphan.conversation!.id)).toEqual([]);
+    expect((await messageRows(gw, acme, first.conversation!.id)).map((m) => m.content)).toEqual(['f1', 'f2', 's1']);
+    expect((await conversationRow(gw, acme, first.conversation!.id))!.systemPrompt).toBe('second prompt');
+  });
+
+  it('a batch whose texts do not match its rows is refused as a data error, not written askew', async () => {
+    const db = gw.deps.database.usageWriter;
+    const at = new Date().toISOString();
+    const message = { conversation_id: crypto.randomUUID(), role: 'user', token_count: 1, created_at: at };
+    const group = { tenant: acme, tokens: [], channels: [], conversations: [], messages: [message], prompts_from: 1, contents_from: 1, contents_to: 1 };
+    const call = (batch: unknown[], texts: string[]) => db.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json, ${sql.param(texts)}::text[])`);
+    await expect(call([group], ['a message'])).resolves.toBeDefined();
+    const refused = async (batch: unknown[], texts: string[]) => expect(isDataError(await call(batch, texts).catch((err: unknown) => err))).toBe(true);
+    // One message, no content for it.
+    await refused([{ ...group, contents_to: 0 }], []);
+    // A conversation naming a second prompt in a run of one.
+    const conversation = { id: crypto.randomUUID(), tenant_id: acme, user_id: (await tokenRow(gw, acme, 'ci')).userId, title: 't', model_name: 'm', prompt: 2, message_count: 0, token_usage: 0, at };
+    await refused([{ ...group, conversations: [conversation], messages: [], contents_from: 2, contents_to: 1 }], ['a prompt']);
   });
 
   it('the token of a user deleted before the batch was written does not jam the writer', async () => {
