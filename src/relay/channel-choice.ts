@@ -1,17 +1,16 @@
 /** Steps 3-4: the channels that may serve this request, in the order to try them. */
 import { GatewayError } from '../errors.js';
 import type { Channel, WireFormat } from '../channels/channel.js';
-import { attemptOrder, candidates, isVisible } from '../channels/select.js';
+import { attemptOrder, candidates } from '../channels/select.js';
 import type { Principal } from '../tokens/principal.js';
 import type { RelayDeps } from './relay-deps.js';
 
 export async function chooseChannels(r: RelayDeps, principal: Principal, model: string, formats?: readonly WireFormat[]): Promise<Channel[]> {
   const all = await r.channels.forTenant(principal.tenantId);
-  const served = all.filter((c) => c.models.has(model) && isVisible(c, principal) && (!formats || formats.includes(c.format)));
-  if (served.length === 0) {
+  const { served, usable } = candidates(all, principal, model, (id) => r.health.cooling(id), formats);
+  if (served === 0) {
     throw new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
   }
-  const usable = candidates(served, principal, model, (id) => r.health.cooling(id));
   if (usable.length === 0) {
     throw new GatewayError('no_available_channel', `No channel is available for the model \`${model}\` right now. Please try again later.`);
   }

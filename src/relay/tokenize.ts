@@ -3,7 +3,7 @@
  * encoding of current OpenAI models; other vendors' tokenizers differ by a few percent, which the
  * reservation margin absorbs (see README, "Quota").
  */
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import { o200k } from './o200k.js';
 
 /**
@@ -50,7 +50,7 @@ export function countText(text: string): number {
   // UTF-8 writes half a surrogate pair as U+FFFD: two different texts would share a digest, and whichever came
   // first would set the other's count. A broken text (only a broken client sends one) is counted afresh.
   if (!text.isWellFormed()) return countPieces(text);
-  return recall(recentLong, createHash('sha256').update(text).digest('base64'), text);
+  return recall(recentLong, hash('sha256', text, 'base64'), text);
 }
 
 function recall(recent: Map<string, number>, key: string, text: string): number {

@@ -133,8 +133,17 @@ describe('candidates', () => {
       channel('my-group', 1, 1, { scope: 'group', groupId: 'g1' }),
       channel('other-group', 1, 1, { scope: 'group', groupId: 'g2' }),
     ];
-    const ids = candidates(list, principal(), 'm', (id) => id === 'cooling').map((c) => c.id);
-    expect(ids).toEqual(['ok', 'my-personal', 'my-group']);
+    const { served, usable } = candidates(list, principal(), 'm', (id) => id === 'cooling');
+    expect(usable.map((c) => c.id)).toEqual(['ok', 'my-personal', 'my-group']);
+    // Served: all but the other model's and the two channels this user cannot see.
+    expect(served).toBe(8);
+  });
+
+  it('keeps only the wire formats asked for, and counts only those as serving', () => {
+    const list = [channel('openai', 1, 1), channel('claude', 1, 1, { format: 'anthropic' })];
+    const { served, usable } = candidates(list, principal(), 'm', undefined, ['anthropic']);
+    expect(usable.map((c) => c.id)).toEqual(['claude']);
+    expect(served).toBe(1);
   });
 });
 
