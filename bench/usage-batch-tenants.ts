@@ -5,7 +5,9 @@
  * Prints wall time, this process's CPU and PostgreSQL's CPU per batch, averaged over BENCH_BATCH_ROUNDS.
  * The 3-tenant bench table never shows this cost; a gateway serving many tenants pays it on every batch.
  * `node --import tsx bench/usage-batch-tenants.ts` (PostgreSQL on BENCH_DATABASE_URL's server, as run.ts);
- * BENCH_BATCH_PROMPT_CHARS=20000 gives every conversation a system prompt that long (bench's long-prompt kind).
+ * BENCH_BATCH_PROMPT_CHARS=20000 gives every conversation a system prompt that long (bench's long-prompt kind);
+ * BENCH_BATCH_TOKENS_PER_TENANT (25) spreads each tenant's records over that many tokens, as the bench's 1,000
+ * tokens do: with one token a tenant, a plan that read every token of a tenant per record went unnoticed.
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -22,6 +24,7 @@ const TENANT_COUNTS = [1, 3, 10, 40];
 const BATCH_SIZES = [60, 300];
 const rounds = Number(process.env.BENCH_BATCH_ROUNDS ?? 15);
 const promptChars = Number(process.env.BENCH_BATCH_PROMPT_CHARS ?? 0);
+const tokensPerTenant = Number(process.env.BENCH_BATCH_TOKENS_PER_TENANT ?? 25);
 const systemPrompt = promptChars > 0 ? longText(promptChars) : null;
 
 interface Owner {
@@ -75,17 +78,24 @@ const database = await openDatabase({ url });
 try {
   const db = database.db;
   const secrets = createSecretBox([{ version: 1, key: randomBytes(32) }]);
-  const owners: Owner[] = [];
+  // owners[tenant][token]
+  const owners: Owner[][] = [];
   for (let i = 0; i < Math.max(...TENANT_COUNTS); i++) {
     const slug = `t${i}`;
     const { id: tenantId } = await createTenant(db, { slug, name: slug });
     const { id: userId } = await createUser(db, { tenant: slug, email: `u@${slug}.test`, password: 'a long enough passphrase', role: 'end_user' });
     const { id: channelId } = await createChannel({ db, secrets }, { tenant: slug, name: 'c', type: 'openai', key: 'sk-bench', models: ['gpt-4o'] });
-    const { id: tokenId } = await createToken(db, { tenant: slug, user: `u@${slug}.test`, name: 'k' });
-    owners.push({ tenantId, userId, tokenId, channelId });
+    const tokens: Owner[] = [];
+    for (let k = 0; k < tokensPerTenant; k++) {
+      const { id: tokenId } = await createToken(db, { tenant: slug, user: `u@${slug}.test`, name: `k${k}` });
+      tokens.push({ tenantId, userId, tokenId, channelId });
+    }
+    owners.push(tokens);
   }
+  /** The i-th record of a batch over `tenants` tenants: tenants round-robin, each tenant's tokens in turn. */
+  const ownerOf = (i: number, tenants: number) => owners[i % tenants]![Math.floor(i / tenants) % tokensPerTenant]!;
   // Warm-up: first plans, first partition pages.
-  for (let r = 0; r < 5; r++) await writeUsageBatch(database.usageWriter, owners.map(record));
+  for (let r = 0; r < 5; r++) await writeUsageBatch(database.usageWriter, owners.map((tokens) => record(tokens[r % tokensPerTenant]!)));
 
   console.log('| tenants in the batch | records | wall ms per batch | this process CPU ms per batch | PostgreSQL CPU ms per batch |');
   console.log('|---:|---:|---:|---:|---:|');
@@ -94,7 +104,7 @@ try {
       const cpu0 = process.cpuUsage();
       const pg0 = postgresCpuMs();
       const t0 = performance.now();
-      for (let r = 0; r < rounds; r++) await writeUsageBatch(database.usageWriter, Array.from({ length: size }, (_, i) => record(owners[i % tenants]!)));
+      for (let r = 0; r < rounds; r++) await writeUsageBatch(database.usageWriter, Array.from({ length: size }, (_, i) => record(ownerOf(i, tenants))));
       const wall = (performance.now() - t0) / rounds;
       const cpu = process.cpuUsage(cpu0);
       const pg = (postgresCpuMs() - pg0) / rounds;

@@ -46,13 +46,14 @@ export interface RecorderOptions {
 }
 
 /**
- * SQLSTATE classes 22 (data exception) and 23 (integrity constraint violation): the same rows fail the same way
- * on every retry. Anything else (connection, timeout, shutdown) is worth retrying.
+ * SQLSTATE classes 21 (cardinality violation: one conversation id under two tenants in a batch, see
+ * usage-repo), 22 (data exception) and 23 (integrity constraint violation): the same rows fail the same way on
+ * every retry. Anything else (connection, timeout, shutdown) is worth retrying.
  */
 export function isDataError(err: unknown): boolean {
   for (let e = err, depth = 0; e && typeof e === 'object' && depth < 5; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
-    if (typeof code === 'string' && /^2[23][0-9A-Z]{3}$/.test(code)) return true;
+    if (typeof code === 'string' && /^2[1-3][0-9A-Z]{3}$/.test(code)) return true;
   }
   return false;
 }

@@ -1,14 +1,18 @@
 /**
- * Writes a batch of usage records in one call to lyss_record_usage (drizzle/0010, 0009 for the batch id):
- * spend on tokens and channels, conversation counters, and chat_messages rows, tenant by tenant inside the
- * database. Sent statement by statement, a batch cost five round trips per tenant in it, each waiting behind a
- * busy event loop: 60 records over 40 tenants took 210 ms and 75 ms of the relay's CPU (now ~20 and ~5), and
- * at saturation the writer fell behind the requests (bench/usage-batch-tenants.ts, bench/README). Rows are
- * aggregated first so each token, channel and conversation is touched once, and the batch goes as one json
- * parameter, not jsonb, which PostgreSQL would first build as a binary document (sorting every object's keys)
- * only to read it back. The texts (system prompts, message contents) go apart as a text[] (see Texts):
- * PostgreSQL reads an array element at a third of what its json parser costs a byte, and a long system prompt
- * resent with every request was most of the batch's cost on both sides (drizzle/0010).
+ * Writes a batch of usage records in one call to lyss_write_usage (drizzle/0011): spend on tokens and channels,
+ * conversation counters, and chat_messages rows, for every tenant of the batch in one set of statements. Sent
+ * statement by statement, a batch cost five round trips per tenant in it, each waiting behind a busy event
+ * loop (bench/usage-batch-tenants.ts, bench/README); run tenant by tenant inside the database (0006-0010), still
+ * ~0.2 ms of PostgreSQL per tenant and batch. Rows are aggregated first so each token, channel and conversation
+ * is touched once, and the batch goes as one json parameter, not jsonb, which PostgreSQL would first build as a
+ * binary document (sorting every object's keys) only to read it back. The texts (system prompts, message
+ * contents) go apart as a text[] (see Texts): PostgreSQL reads an array element at a third of what its json
+ * parser costs a byte, and a long system prompt resent with every request was most of the batch's cost on
+ * both sides (drizzle/0010).
+ *
+ * Every row carries its record's tenant, which the function checks against the rows it touches (0011): rows are
+ * aggregated per tenant as well, so a record that names another tenant's token, channel or conversation (a bug
+ * elsewhere) neither adds to it nor merges with that tenant's own records.
  *
  * A batch that fails is retried as a whole, so nothing in it may fail for a reason that retrying cannot fix:
  * text is cleaned to what PostgreSQL stores (no NUL characters, varchar lengths), and rows that point at a
@@ -26,80 +30,57 @@ interface Spend {
 }
 
 /** Prepared on the writer's connection: one round trip a batch, where an unprepared call is described first. */
-const RECORD_USAGE = 'select lyss_record_usage($1::uuid, $2::json, $3::text[])';
+const WRITE_USAGE = 'select lyss_write_usage($1::uuid, $2::json, $3::text[])';
 
 /** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
 const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
 
 /** Writes `records` once: a second call with the same `batchId` (a retry) changes nothing. */
 export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], batchId: string = newBatchId()): Promise<void> {
-  const byTenant = new Map<string, UsageRecord[]>();
-  for (const r of records) {
-    const list = byTenant.get(r.tenantId);
-    if (list) list.push(r);
-    else byTenant.set(r.tenantId, [r]);
-  }
-  // Tenants, and within each the rows, are locked in one order (ids ascending) by every writer: two processes
-  // flushing at once then wait for each other instead of deadlocking.
   const texts = new Texts();
-  const batch = [...byTenant].sort(([a], [b]) => (a < b ? -1 : 1)).map(([tenant, list]) => {
-    const promptsFrom = texts.startTenant();
-    const conversations = conversationRows(list, texts);
-    const contentsFrom = texts.next;
-    const messages = messageRows(list, texts);
-    return {
-      tenant,
-      tokens: spendRows(sum(list, (r) => r.tokenId)),
-      channels: spendRows(sum(list, (r) => r.channelId)),
-      conversations,
-      messages,
-      prompts_from: promptsFrom,
-      contents_from: contentsFrom,
-      contents_to: texts.next - 1,
-    };
-  });
+  const conversations = conversationRows(records, texts);
+  const contentsFrom = texts.next;
+  const batch = {
+    tokens: spendRows(sum(records, (r) => r.tokenId)),
+    channels: spendRows(sum(records, (r) => r.channelId)),
+    conversations,
+    messages: messageRows(records, texts),
+    contents_from: contentsFrom,
+  };
   // `db` should be the writer's own connection (Database.usageWriter): through the pool the call landed on any
   // of ten connections, each compiling the function and planning its statements afresh (PostgreSQL ~1.9× the
   // CPU per answer). One statement is one transaction; a batch whose commit went through but whose reply was
   // lost is skipped when retried under the same id (migration 0009).
   const json = JSON.stringify(batch);
   const client = postgresClientOf(db);
-  if (client) await client.unsafe(RECORD_USAGE, [batchId, json, texts.list], { prepare: true });
-  else await db.execute(sql`select lyss_record_usage(${batchId}::uuid, ${json}::json, ${sql.param(texts.list)}::text[])`);
+  if (client) await client.unsafe(WRITE_USAGE, [batchId, json, texts.list], { prepare: true });
+  else await db.execute(sql`select lyss_write_usage(${batchId}::uuid, ${json}::json, ${sql.param(texts.list)}::text[])`);
 }
 
 /**
- * The batch's texts (drizzle/0010): for each tenant, its distinct system prompts, then its messages' contents in
- * the order of its message rows. An application sends its system prompt, often the longest text of a request,
- * with every call: a batch carries it once per tenant rather than once per conversation.
+ * The batch's texts (drizzle/0011): its distinct system prompts, then its messages' contents in the order of its
+ * message rows. An application sends its system prompt, often the longest text of a request, with every call:
+ * a batch carries it once rather than once per conversation.
  */
 class Texts {
   readonly list: string[] = [];
   /**
-   * The tenant's latest distinct prompts, as received, and their place in its run. A few, so a batch of prompts
-   * that all differ costs a few comparisons each, not one per prompt before it.
+   * The latest distinct prompts, as received, and their place in the list. A few, so a batch of prompts that
+   * all differ costs a few comparisons each, not one per prompt before it.
    */
   private recentPrompts: { raw: string; at: number }[] = [];
-  private promptsFrom = 1;
 
   /** Where the next text goes, 1-based as PostgreSQL's arrays count. */
   get next(): number {
     return this.list.length + 1;
   }
 
-  /** Begins a tenant's run of prompts; returns where it starts. */
-  startTenant(): number {
-    this.recentPrompts = [];
-    this.promptsFrom = this.next;
-    return this.promptsFrom;
-  }
-
-  /** The prompt's place in the tenant's run of prompts (1-based), added unless it is there already. */
+  /** The prompt's place in the list (1-based), added unless it is there already. */
   prompt(raw: string): number {
     const seen = this.recentPrompts.find((p) => p.raw === raw);
     if (seen) return seen.at;
     this.list.push(text(raw));
-    const at = this.list.length - this.promptsFrom + 1;
+    const at = this.list.length;
     this.recentPrompts.unshift({ raw, at });
     if (this.recentPrompts.length > RECENT_PROMPTS) this.recentPrompts.pop();
     return at;
@@ -137,21 +118,28 @@ function toolCalls(calls: StoredToolCall[]): StoredToolCall[] {
   return JSON.parse(JSON.stringify(calls, (_key, value: unknown) => (typeof value === 'string' ? text(value) : value))) as StoredToolCall[];
 }
 
-function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, Spend> {
-  const out = new Map<string, Spend>();
+interface TenantSpend extends Spend {
+  tenant: string;
+  id: string;
+}
+
+/** Spend per tenant and `key` (a token or channel): a record is only ever added to its own tenant's rows. */
+function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, TenantSpend> {
+  const out = new Map<string, TenantSpend>();
   for (const r of list) {
     const id = key(r);
-    const s = out.get(id);
+    const k = `${r.tenantId}:${id}`;
+    const s = out.get(k);
     if (s) {
       s.cost += r.cost;
       if (r.at > s.lastUsed) s.lastUsed = r.at;
-    } else out.set(id, { cost: r.cost, lastUsed: r.at });
+    } else out.set(k, { tenant: r.tenantId, id, cost: r.cost, lastUsed: r.at });
   }
   return out;
 }
 
-function spendRows(spend: Map<string, Spend>): { id: string; cost: number; at: string }[] {
-  return [...spend].map(([id, s]) => ({ id, cost: s.cost, at: s.lastUsed }));
+function spendRows(spend: Map<string, TenantSpend>): { id: string; tenant: string; cost: number; at: string }[] {
+  return [...spend.values()].map((s) => ({ id: s.id, tenant: s.tenant, cost: s.cost, at: s.lastUsed }));
 }
 
 /**
@@ -166,6 +154,7 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
     r.conversation.messages.forEach((m, i) => {
       texts.content(m.content);
       rows.push({
+        tenant: r.tenantId,
         conversation_id: r.conversation!.id,
         role: clip(m.role, WIDTH.role),
         token_count: m.tokenCount,
@@ -182,14 +171,16 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
 }
 
 /**
- * One row per conversation: the counters of all its records in the batch, the rest from the latest; its system
- * prompt to `texts`.
+ * One row per conversation and tenant: the counters of all its records in the batch, the rest from the latest;
+ * its system prompt to `texts`. (One id under two tenants, which only a bug elsewhere could make, gives two
+ * rows, which the upsert refuses: the batch is then retried record by record.)
  */
 function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
   const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();
   for (const r of list) {
     if (!r.conversation) continue;
-    const m = merged.get(r.conversation.id);
+    const key = `${r.tenantId}:${r.conversation.id}`;
+    const m = merged.get(key);
     const tokens = r.promptTokens + r.completionTokens;
     if (m) {
       m.messages += r.conversation.messageCount;
@@ -198,7 +189,7 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
         m.at = r.at;
         m.r = r;
       }
-    } else merged.set(r.conversation.id, { r, messages: r.conversation.messageCount, tokens, at: r.at });
+    } else merged.set(key, { r, messages: r.conversation.messageCount, tokens, at: r.at });
   }
   return [...merged.values()].map(({ r, messages, tokens, at }) => {
     const c = r.conversation!;

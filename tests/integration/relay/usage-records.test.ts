@@ -320,7 +320,7 @@ describe('usage records', () => {
   });
 
   it('texts reach their rows unchanged, in every tenant of a batch, whatever an array literal would have to quote', async () => {
-    // The batch's texts travel as one text[] beside its json, a run per tenant (drizzle/0010).
+    // The batch's texts travel as one text[] beside its json: its distinct prompts, then its contents (drizzle/0010, 0011).
     const tricky = ['', 'NULL', '"quoted", {braced}', 'back\\slash \\" \\\\', ' padded\t\n', 'línea\r\n🚀 漢字', '{"a":[1,2]}'];
     const longPrompt = `${'Answer briefly, "quote" \\ {cite}. '.repeat(600)}end`;
     const conversation = (systemPrompt: string | null, contents: string[]) => ({
@@ -333,7 +333,7 @@ describe('usage records', () => {
     const quietToken = await tokenRow(gw, quiet, 'ci');
     const quietChannel = await channelRow(gw, quiet, 'openai-main');
     const inQuiet = (r: UsageRecord): UsageRecord => ({ ...r, tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id });
-    // A prompt resent (an equal text, not the same string) goes once per tenant; more distinct prompts than
+    // A prompt resent (an equal text, not the same string) goes once per batch; more distinct prompts than
     // the writer compares against go as they come.
     const resent = (prompt: string) => [...prompt].join('');
     const records = [
@@ -368,16 +368,17 @@ describe('usage records', () => {
   it('a batch whose texts do not match its rows is refused as a data error, not written askew', async () => {
     const db = gw.deps.database.usageWriter;
     const at = new Date().toISOString();
-    const message = { conversation_id: crypto.randomUUID(), role: 'user', token_count: 1, created_at: at };
-    const group = { tenant: acme, tokens: [], channels: [], conversations: [], messages: [message], prompts_from: 1, contents_from: 1, contents_to: 1 };
-    const call = (batch: unknown[], texts: string[]) => db.execute(sql`select lyss_record_usage(${JSON.stringify(batch)}::json, ${sql.param(texts)}::text[])`);
-    await expect(call([group], ['a message'])).resolves.toBeDefined();
-    const refused = async (batch: unknown[], texts: string[]) => expect(isDataError(await call(batch, texts).catch((err: unknown) => err))).toBe(true);
-    // One message, no content for it.
-    await refused([{ ...group, contents_to: 0 }], []);
-    // A conversation naming a second prompt in a run of one.
+    const message = { tenant: acme, conversation_id: crypto.randomUUID(), role: 'user', token_count: 1, created_at: at };
+    const batch = { tokens: [], channels: [], conversations: [], messages: [message], contents_from: 1 };
+    const call = (b: object, texts: string[]) => db.execute(sql`select lyss_write_usage(${JSON.stringify(b)}::json, ${sql.param(texts)}::text[])`);
+    await expect(call(batch, ['a message'])).resolves.toBeDefined();
+    const refused = async (b: object, texts: string[]) => expect(isDataError(await call(b, texts).catch((err: unknown) => err))).toBe(true);
+    // One message, no content for it; one message, two contents.
+    await refused(batch, []);
+    await refused(batch, ['a message', 'another']);
+    // A conversation naming a second prompt where the batch has one.
     const conversation = { id: crypto.randomUUID(), tenant_id: acme, user_id: (await tokenRow(gw, acme, 'ci')).userId, title: 't', model_name: 'm', prompt: 2, message_count: 0, token_usage: 0, at };
-    await refused([{ ...group, conversations: [conversation], messages: [], contents_from: 2, contents_to: 1 }], ['a prompt']);
+    await refused({ ...batch, conversations: [conversation], messages: [], contents_from: 2 }, ['a prompt']);
   });
 
   it('the token of a user deleted before the batch was written does not jam the writer', async () => {
@@ -421,12 +422,58 @@ describe('usage batches written at once by two processes', () => {
       at: new Date().toISOString(),
       conversation: { id: crypto.randomUUID(), title: 'stray', systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content: 'stray', tokenCount: 1 }] },
     };
-    await writeUsageBatch(gw.deps.database.db, [stray]);
-    expect((await tokenRow(gw, quiet, 'ci')).usedQuota).toBe(before.token);
-    expect((await channelRow(gw, quiet, 'openai-main')).usedQuota).toBe(before.channel);
+    // Beside it in the batch: quiet's own record on the same token and channel, which must not merge with it,
+    // and one filed under acme for quiet's user.
+    const theirs: UsageRecord = { ...stray, tenantId: quiet, userId: other.userId, cost: 4, conversation: null };
+    const strayUser: UsageRecord = {
+      ...stray,
+      tokenId: own.id,
+      userId: other.userId,
+      channelId: (await channelRow(gw, acme, 'openai-main')).id,
+      cost: 1,
+      conversation: { ...stray.conversation!, id: crypto.randomUUID() },
+    };
+    await writeUsageBatch(gw.deps.database.db, [stray, theirs, strayUser]);
+    expect((await tokenRow(gw, quiet, 'ci')).usedQuota).toBe(before.token + 4);
+    expect((await channelRow(gw, quiet, 'openai-main')).usedQuota).toBe(before.channel + 4);
     // The conversation is acme's (its user is acme's), without the channel it could not see.
     const conversation = await conversationRow(gw, acme, stray.conversation!.id);
     expect(conversation).toMatchObject({ tenantId: acme, providerChannelId: null, messageCount: 1 });
+    // A user of another tenant gets no conversation in either.
+    expect(await conversationRow(gw, acme, strayUser.conversation!.id)).toBeNull();
+    expect(await conversationRow(gw, quiet, strayUser.conversation!.id)).toBeNull();
+  });
+
+  it("a record naming another tenant's conversation leaves it untouched, and the rest of its batch lands", async () => {
+    const quietToken = await tokenRow(gw, quiet, 'ci');
+    const quietChannel = await channelRow(gw, quiet, 'openai-main');
+    const theirs = crypto.randomUUID();
+    const conversation = (id: string, content: string) => ({ id, title: content, systemPrompt: null, messageCount: 1, messages: [{ role: 'user', content, tokenCount: 1 }] });
+    const quietRecord = await ciRecord(5, conversation(theirs, 'quiet question'));
+    await writeUsageBatch(gw.deps.database.usageWriter, [{ ...quietRecord, tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id }]);
+    const before = { spend: await spend(), theirs: await conversationRow(gw, quiet, theirs) };
+    const own = await ciRecord(2, conversation(crypto.randomUUID(), 'own question'));
+    // Filed under acme with quiet's conversation id, as a bug in the relay might.
+    const stray = await ciRecord(3, conversation(theirs, 'stray'));
+    await writeUsageBatch(gw.deps.database.usageWriter, [own, stray]);
+    expect(await conversationRow(gw, quiet, theirs)).toEqual(before.theirs);
+    expect((await messageRows(gw, quiet, theirs)).map((m) => m.content)).toEqual(['quiet question']);
+    expect(await messageRows(gw, acme, theirs)).toEqual([]);
+    // The stray record still pays; the record beside it is written whole.
+    expect(await spend()).toEqual({ token: before.spend.token + 5, channel: before.spend.channel + 5 });
+    expect((await messageRows(gw, acme, own.conversation!.id)).map((m) => m.content)).toEqual(['own question']);
+
+    // One id under both tenants in one batch: the upsert cannot touch a row twice, so the recorder writes the
+    // batch record by record, and the id stays with the tenant that wrote it first.
+    const shared = crypto.randomUUID();
+    const quietAgain = await ciRecord(6, conversation(shared, 'quiet again'));
+    gw.deps.relay.usage.enqueue({ ...quietAgain, tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id });
+    gw.deps.relay.usage.enqueue(await ciRecord(1, conversation(shared, 'stray again')));
+    await gw.deps.relay.usage.flush();
+    expect(gw.deps.relay.usage.pending).toBe(0);
+    expect((await messageRows(gw, quiet, shared)).map((m) => m.content)).toEqual(['quiet again']);
+    expect(await conversationRow(gw, acme, shared)).toBeNull();
+    expect(await spend()).toEqual({ token: before.spend.token + 6, channel: before.spend.channel + 6 });
   });
 
   it("a batch reads existing rows by key: its cost does not grow with the tenant's conversations", async () => {
@@ -494,7 +541,7 @@ describe('usage batches written at once by two processes', () => {
     const writer = postgresClientOf(gw.deps.database.usageWriter);
     // pg_prepared_statements lists the session's own: the writer has one connection.
     const prepared = await writer!<{ statement: string }[]>`select statement from pg_prepared_statements`;
-    expect(prepared.map((p) => p.statement)).toContain('select lyss_record_usage($1::uuid, $2::json, $3::text[])');
+    expect(prepared.map((p) => p.statement)).toContain('select lyss_write_usage($1::uuid, $2::json, $3::text[])');
   });
 
   it('tokens and channels of two tenants, listed in opposite orders: no deadlock, every unit counted', async () => {

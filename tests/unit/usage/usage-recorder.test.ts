@@ -42,9 +42,11 @@ function recorderWith(write: (batch: UsageRecord[], batchId: string) => Promise<
 const dataError = (code: string) => Object.assign(new Error('Failed query'), { cause: Object.assign(new Error('violates'), { code }) });
 
 describe('usage recorder', () => {
-  it('classifies SQLSTATE classes 22 and 23 (directly or as a cause) as data errors, nothing else', () => {
+  it('classifies SQLSTATE classes 21, 22 and 23 (directly or as a cause) as data errors, nothing else', () => {
     expect(isDataError(dataError('23503'))).toBe(true);
     expect(isDataError(Object.assign(new Error('x'), { code: '22021' }))).toBe(true);
+    expect(isDataError(Object.assign(new Error('x'), { code: '21000' }))).toBe(true);
+    expect(isDataError(Object.assign(new Error('x'), { code: '20000' }))).toBe(false);
     expect(isDataError(Object.assign(new Error('x'), { code: 'ECONNREFUSED' }))).toBe(false);
     expect(isDataError(Object.assign(new Error('x'), { code: '57P01' }))).toBe(false);
     expect(isDataError(new Error('plain'))).toBe(false);
