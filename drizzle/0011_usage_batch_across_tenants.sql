@@ -13,13 +13,19 @@
 -- The batch is one object: `tokens`, `channels`, `conversations`, `messages` (each row carrying its tenant), and
 -- `contents_from`. `texts` holds the batch's distinct system prompts (conversations name them by `prompt`,
 -- 1-based), then from `contents_from` on the messages' contents in the order of `messages` (0010 says why texts
--- travel apart). Rows are locked in id order by every writer, so two writers never deadlock.
+-- travel apart). Rows are locked in id order (tokens, channels, then conversations), so two calls of this
+-- function never deadlock.
 -- lyss_record_usage stays, for the processes of the release before, which may still write while a rolling
--- upgrade replaces them.
-CREATE FUNCTION lyss_write_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public AS $$
+-- upgrade replaces them; it locks tenant by tenant, so it and this function may deadlock while both run, and
+-- the batch that loses is retried (40P01 is not a data error).
+-- search_path ends in pg_temp on every SECURITY DEFINER function, here and (ALTER at the end) on the earlier
+-- ones: without it pg_temp is searched first, and a temporary table named like one of ours, with a trigger,
+-- would run the caller's code as the function's owner.
+CREATE FUNCTION lyss_write_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   b record;
-  live uuid[];
+  -- The conversations written, as id || tenant: a message goes to its conversation only under its own tenant.
+  live text[];
 BEGIN
   -- Each field taken apart once: an -> on a json value parses all of it again, per call.
   SELECT * INTO b FROM json_to_record(batch) AS x(tokens json, channels json, conversations json, messages json, contents_from int);
@@ -68,14 +74,14 @@ BEGIN
         provider_channel_id = excluded.provider_channel_id,
         updated_at = greatest(chat_conversations.updated_at, excluded.updated_at)
         WHERE chat_conversations.tenant_id = excluded.tenant_id
-      RETURNING id)
-  SELECT array_agg(id) INTO live FROM upserted;
+      RETURNING id, tenant_id)
+  SELECT array_agg(id::text || tenant_id::text) INTO live FROM upserted;
 
-  -- Messages go to the conversations written just now (not to those of a deleted user, nor of another tenant):
-  -- every conversation with messages in the batch has a row in `conversations`, so `live` holds all that exist.
-  -- A message carries its record's tenant, which is its conversation's: a conversation id under two tenants
-  -- gives two rows to the upsert above, which refuses the batch. (`= ANY (live)` is hashed; a join with
-  -- unnest(live) was planned as a nested loop that unnested it again for every message.)
+  -- Messages go to the conversations written just now, and only under their own tenant: not to those of a deleted
+  -- user, and not to another tenant's conversation of the same id, which `live` may hold when a stray record's
+  -- row was dropped or refused beside its owner's. Every conversation with messages in the batch has a row in
+  -- `conversations`, so `live` holds all that exist. (`= ANY` on an array is hashed; a join with an unnest of it
+  -- cost more.)
   INSERT INTO chat_messages
     (tenant_id, conversation_id, role, content, token_count, model_used, response_time_ms, tool_calls, tool_call_id, created_at)
   SELECT v.tenant, v.conversation_id, v.role, v.content, v.token_count, v.model_used, v.response_time_ms, v.tool_calls,
@@ -85,10 +91,10 @@ BEGIN
           model_used text, response_time_ms int, tool_calls jsonb, tool_call_id text, created_at timestamptz),
         unnest(texts[b.contents_from :])
       ) AS v(tenant, conversation_id, role, token_count, model_used, response_time_ms, tool_calls, tool_call_id, created_at, content)
-    WHERE v.conversation_id = ANY (live);
+    WHERE v.conversation_id::text || v.tenant::text = ANY (live);
 END $$;
 --> statement-breakpoint
-CREATE FUNCTION lyss_write_usage(batch_id uuid, batch json, texts text[]) RETURNS void LANGUAGE plpgsql SET search_path = public AS $$
+CREATE FUNCTION lyss_write_usage(batch_id uuid, batch json, texts text[]) RETURNS void LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
   INSERT INTO provider_usage_batches (id) VALUES (batch_id) ON CONFLICT DO NOTHING;
   IF NOT FOUND THEN
@@ -107,3 +113,11 @@ GRANT EXECUTE ON FUNCTION lyss_write_usage(json, text[]) TO lyss_app;
 REVOKE ALL ON FUNCTION lyss_write_usage(uuid, json, text[]) FROM PUBLIC;
 --> statement-breakpoint
 GRANT EXECUTE ON FUNCTION lyss_write_usage(uuid, json, text[]) TO lyss_app;
+--> statement-breakpoint
+ALTER FUNCTION lyss_ensure_message_partitions(timestamptz, integer) SET search_path = public, pg_temp;
+--> statement-breakpoint
+ALTER FUNCTION lyss_find_token(text) SET search_path = public, pg_temp;
+--> statement-breakpoint
+ALTER FUNCTION lyss_find_session(text) SET search_path = public, pg_temp;
+--> statement-breakpoint
+ALTER FUNCTION lyss_find_refresh_session(uuid) SET search_path = public, pg_temp;

@@ -173,7 +173,8 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
 /**
  * One row per conversation and tenant: the counters of all its records in the batch, the rest from the latest;
  * its system prompt to `texts`. (One id under two tenants, which only a bug elsewhere could make, gives two
- * rows, which the upsert refuses: the batch is then retried record by record.)
+ * rows: the upsert may refuse them, and the batch then goes record by record; either way a message only reaches
+ * the conversation of its own tenant, drizzle/0011.)
  */
 function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
   const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();

@@ -71,6 +71,19 @@ describe(`row level security (${process.env.DATABASE_URL ? 'postgresql' : 'pglit
     expect(role).toEqual({ current_user: 'lyss_app', rolsuper: false, rolbypassrls: false });
   });
 
+  it('every SECURITY DEFINER function pins its search_path, with pg_temp last', async () => {
+    // Without pg_temp in it, pg_temp is searched first: a temporary table named like one of ours, with a
+    // trigger, would run its creator's code as the function's owner.
+    const rows = await queryRows<{ proname: string; proconfig: string[] | null }>(
+      db,
+      sql`select proname, proconfig from pg_proc where prosecdef and pronamespace = 'public'::regnamespace order by proname`,
+    );
+    expect(rows.map((r) => r.proname)).toEqual(
+      expect.arrayContaining(['lyss_ensure_message_partitions', 'lyss_find_refresh_session', 'lyss_find_session', 'lyss_find_token', 'lyss_write_usage']),
+    );
+    for (const r of rows) expect([r.proname, r.proconfig]).toEqual([r.proname, ['search_path=public, pg_temp']]);
+  });
+
   it('RLS is enabled and forced on every tenant-scoped table', async () => {
     const rows = await queryRows<{ relname: string; relrowsecurity: boolean; relforcerowsecurity: boolean }>(
       db,

@@ -60,6 +60,14 @@ async function spend(tenantId = acme) {
   return { token: (await tokenRow(gw, tenantId, 'ci')).usedQuota, channel: (await channelRow(gw, tenantId, 'openai-main')).usedQuota };
 }
 
+/** Messages the tenant sees whose conversation it cannot see: one filed under another tenant's conversation. */
+async function messagesWithoutTheirConversation(tenantId: string): Promise<number> {
+  const [row] = await inTenant(gw, tenantId, (tx) =>
+    queryRows<{ n: number }>(tx, sql`select count(*)::int as n from chat_messages m left join chat_conversations c on c.id = m.conversation_id where c.id is null`),
+  );
+  return row!.n;
+}
+
 /** A record of acme's `ci` token on `openai-main`, as the relay queues one: `cost` units for as many tokens. */
 async function ciRecord(cost: number, conversation: NonNullable<UsageRecord['conversation']>): Promise<UsageRecord> {
   const token = await tokenRow(gw, acme, 'ci');
@@ -474,6 +482,24 @@ describe('usage batches written at once by two processes', () => {
     expect((await messageRows(gw, quiet, shared)).map((m) => m.content)).toEqual(['quiet again']);
     expect(await conversationRow(gw, acme, shared)).toBeNull();
     expect(await spend()).toEqual({ token: before.spend.token + 6, channel: before.spend.channel + 6 });
+
+    // The owner's record and a stray one for the same id in one batch: the stray's row dropped (a user of another
+    // tenant), or refused by the owner's existing conversation. Its messages reach no conversation either way.
+    const quietOwn = async (id: string, content: string) => ({ ...(await ciRecord(1, conversation(id, content))), tenantId: quiet, tokenId: quietToken.id, userId: quietToken.userId, channelId: quietChannel.id });
+    const fresh = crypto.randomUUID();
+    await writeUsageBatch(gw.deps.database.usageWriter, [await quietOwn(fresh, 'owner'), { ...(await ciRecord(1, conversation(fresh, 'stray, foreign user'))), userId: quietToken.userId }]);
+    expect((await messageRows(gw, quiet, fresh)).map((m) => m.content)).toEqual(['owner']);
+    for (let i = 0; i < 6; i++) {
+      const id = crypto.randomUUID();
+      await writeUsageBatch(gw.deps.database.usageWriter, [await quietOwn(id, 'first')]);
+      const stray = await ciRecord(1, conversation(id, 'stray beside the owner'));
+      const owner = await quietOwn(id, 'second');
+      for (const r of i % 2 ? [stray, owner] : [owner, stray]) gw.deps.relay.usage.enqueue(r);
+      await gw.deps.relay.usage.flush();
+      expect((await messageRows(gw, quiet, id)).map((m) => m.content)).toEqual(['first', 'second']);
+    }
+    expect(gw.deps.relay.usage.pending).toBe(0);
+    for (const tenant of [acme, quiet]) expect(await messagesWithoutTheirConversation(tenant)).toBe(0);
   });
 
   it("a batch reads existing rows by key: its cost does not grow with the tenant's conversations", async () => {
