@@ -24,7 +24,10 @@ import { postgresClientOf, type Db } from '../db/client.js';
 import type { StoredToolCall } from '../db/schema/chat-messages.js';
 import { newBatchId, type UsageRecord } from './usage-record.js';
 
+/** What a token or channel of one tenant spent in the batch. */
 interface Spend {
+  tenant: string;
+  id: string;
   cost: number;
   lastUsed: string;
 }
@@ -118,14 +121,9 @@ function toolCalls(calls: StoredToolCall[]): StoredToolCall[] {
   return JSON.parse(JSON.stringify(calls, (_key, value: unknown) => (typeof value === 'string' ? text(value) : value))) as StoredToolCall[];
 }
 
-interface TenantSpend extends Spend {
-  tenant: string;
-  id: string;
-}
-
 /** Spend per tenant and `key` (a token or channel): a record is only ever added to its own tenant's rows. */
-function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, TenantSpend> {
-  const out = new Map<string, TenantSpend>();
+function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, Spend> {
+  const out = new Map<string, Spend>();
   for (const r of list) {
     const id = key(r);
     const k = `${r.tenantId}:${id}`;
@@ -138,7 +136,7 @@ function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map
   return out;
 }
 
-function spendRows(spend: Map<string, TenantSpend>): { id: string; tenant: string; cost: number; at: string }[] {
+function spendRows(spend: Map<string, Spend>): { id: string; tenant: string; cost: number; at: string }[] {
   return [...spend.values()].map((s) => ({ id: s.id, tenant: s.tenant, cost: s.cost, at: s.lastUsed }));
 }
 
