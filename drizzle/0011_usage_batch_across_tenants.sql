@@ -94,17 +94,30 @@ BEGIN
     WHERE v.conversation_id::text || v.tenant::text = ANY (live);
 END $$;
 --> statement-breakpoint
-CREATE FUNCTION lyss_write_usage(batch_id uuid, batch json, texts text[]) RETURNS void LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+-- Whether a batch id is new, recording it if so (0009 says why); ids older than a day are forgotten. Its own
+-- function so that this writer and any after it share one copy of the cut-off.
+CREATE FUNCTION lyss_claim_usage_batch(batch_id uuid) RETURNS boolean LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
 BEGIN
   INSERT INTO provider_usage_batches (id) VALUES (batch_id) ON CONFLICT DO NOTHING;
   IF NOT FOUND THEN
-    RETURN;
+    RETURN false;
   END IF;
   DELETE FROM provider_usage_batches
     WHERE id < encode(substring(int8send((extract(epoch FROM now() - interval '1 day') * 1000)::bigint) FROM 3)
       || '\x00000000000000000000'::bytea, 'hex')::uuid;
-  PERFORM lyss_write_usage(batch, texts);
+  RETURN true;
 END $$;
+--> statement-breakpoint
+CREATE FUNCTION lyss_write_usage(batch_id uuid, batch json, texts text[]) RETURNS void LANGUAGE plpgsql SET search_path = public, pg_temp AS $$
+BEGIN
+  IF lyss_claim_usage_batch(batch_id) THEN
+    PERFORM lyss_write_usage(batch, texts);
+  END IF;
+END $$;
+--> statement-breakpoint
+REVOKE ALL ON FUNCTION lyss_claim_usage_batch(uuid) FROM PUBLIC;
+--> statement-breakpoint
+GRANT EXECUTE ON FUNCTION lyss_claim_usage_batch(uuid) TO lyss_app;
 --> statement-breakpoint
 REVOKE ALL ON FUNCTION lyss_write_usage(json, text[]) FROM PUBLIC;
 --> statement-breakpoint

@@ -24,12 +24,12 @@ import { postgresClientOf, type Db } from '../db/client.js';
 import type { StoredToolCall } from '../db/schema/chat-messages.js';
 import { newBatchId, type UsageRecord } from './usage-record.js';
 
-/** What a token or channel of one tenant spent in the batch. */
+/** What a token or channel of one tenant spent in the batch, and when it was last used: a row of the batch. */
 interface Spend {
   tenant: string;
   id: string;
   cost: number;
-  lastUsed: string;
+  at: string;
 }
 
 /** Prepared on the writer's connection: one round trip a batch, where an unprepared call is described first. */
@@ -44,8 +44,8 @@ export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], b
   const conversations = conversationRows(records, texts);
   const contentsFrom = texts.next;
   const batch = {
-    tokens: spendRows(sum(records, (r) => r.tokenId)),
-    channels: spendRows(sum(records, (r) => r.channelId)),
+    tokens: spendRows(records, (r) => r.tokenId),
+    channels: spendRows(records, (r) => r.channelId),
     conversations,
     messages: messageRows(records, texts),
     contents_from: contentsFrom,
@@ -122,7 +122,7 @@ function toolCalls(calls: StoredToolCall[]): StoredToolCall[] {
 }
 
 /** Spend per tenant and `key` (a token or channel): a record is only ever added to its own tenant's rows. */
-function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map<string, Spend> {
+function spendRows(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Spend[] {
   const out = new Map<string, Spend>();
   for (const r of list) {
     const id = key(r);
@@ -130,14 +130,10 @@ function sum(list: readonly UsageRecord[], key: (r: UsageRecord) => string): Map
     const s = out.get(k);
     if (s) {
       s.cost += r.cost;
-      if (r.at > s.lastUsed) s.lastUsed = r.at;
-    } else out.set(k, { tenant: r.tenantId, id, cost: r.cost, lastUsed: r.at });
+      if (r.at > s.at) s.at = r.at;
+    } else out.set(k, { tenant: r.tenantId, id, cost: r.cost, at: r.at });
   }
-  return out;
-}
-
-function spendRows(spend: Map<string, Spend>): { id: string; tenant: string; cost: number; at: string }[] {
-  return [...spend.values()].map((s) => ({ id: s.id, tenant: s.tenant, cost: s.cost, at: s.lastUsed }));
+  return [...out.values()];
 }
 
 /**
