@@ -40,21 +40,33 @@ export interface StreamsRun extends StreamsResult {
 }
 
 /**
- * The gateway with the default LYSS_WORKERS (a cluster primary and one worker per core), non-stream at
- * saturation; no target of its own. CPU and RSS are summed over the primary and its workers.
+ * A gateway measured beside the main table's, on the same mock (run.ts `sideGateway`): warmed up, then rounds in
+ * which the bare proxy runs right before it, non-stream at saturation and, for some, at the fixed rate. No
+ * throughput or latency target of its own; its errors and lost usage rows count against the targets.
  */
-export interface WorkersRun {
-  /** Workers the primary forked (its children while it served). */
-  workers: number;
+export interface SideRun {
   /** Non-stream saturation before the rounds: slices of the warm-up time until the CPU per answer stopped falling. */
   warmupSeconds: number;
   /** Each round measures the bare proxy right before the gateway, so each ratio is taken within the same minute. */
-  rounds: { bare: RunFigures[]; gateway: RunFigures[] };
-  median: { bare: RunFigures; gateway: RunFigures };
+  rounds: { bare: RunFigures[]; gateway: RunFigures[]; paced?: RunFigures[] };
+  median: { bare: RunFigures; gateway: RunFigures; paced?: RunFigures };
   /** Its log (primary and workers) and the primary's exit code on SIGTERM. */
   log: LogSummary & { exitCode: number | string };
   /** The rows it added in PostgreSQL (read after SIGTERM) against the 2xx answers it served, warm-up included. */
   usage: UsageCheck;
+}
+
+/** The default LYSS_WORKERS (a cluster primary and one worker per core); CPU and RSS summed over them all. */
+export interface WorkersRun extends SideRun {
+  /** Workers the primary forked (its children while it served). */
+  workers: number;
+}
+
+/** One process (LYSS_WORKERS=1) on a table of many tenants: what a usage batch spread over them costs. */
+export interface TenantsRun extends SideRun {
+  tenants: number;
+  channels: number;
+  tokens: number;
 }
 
 export interface TargetCheck {
@@ -84,6 +96,8 @@ export interface BenchReport {
   };
   /** The default LYSS_WORKERS row; absent in reports written before it existed. */
   workers?: WorkersRun | { skipped: string };
+  /** The many-tenants section; absent in reports written before it existed. */
+  manyTenants?: TenantsRun | { skipped: string };
   scale: ScaleResult | { skipped: string };
   targets: TargetCheck[];
   elapsedSeconds: number;
@@ -126,19 +140,25 @@ const f3 = (n: number) => (Number.isFinite(n) ? n.toFixed(3) : 'n/a');
 const mb = (n: number) => (Number.isFinite(n) ? n.toFixed(0) : 'n/a');
 const errs = (r: { non2xx: number; errors: number; mismatches: number }) => `${r.non2xx} / ${r.errors} / ${r.mismatches}`;
 
+/** The side sections that ran (a report may predate them, or they may have been skipped). */
+function measuredSides(r: Pick<BenchReport, 'workers' | 'manyTenants'>): SideRun[] {
+  return [r.workers, r.manyTenants].filter((side): side is WorkersRun | TenantsRun => side !== undefined && 'median' in side);
+}
+
 export function checkTargets(r: Omit<BenchReport, 'targets' | 'elapsedSeconds'>): TargetCheck[] {
   const { nonStream, stream, paced } = r.scenarios;
   const ratio = (s: Scenario) => s.median.gateway.rps / s.median.bare.rps;
   const addedP50 = paced.median.gateway.p50 - paced.median.direct.p50;
   const p99Over = paced.median.gateway.p99 - paced.median.bare.p99;
   const gw = r.openStreams.gateway;
-  // The default-LYSS_WORKERS row's answers count too (its gateway and the bare proxy runs beside it).
+  // The side sections' answers count too (their gateways and the bare proxy runs beside them).
   const runErrors = (f: RunFigures) => f.non2xx + f.errors + f.mismatches + f.unanswered;
-  const workersGw = r.workers && 'median' in r.workers ? runErrors(r.workers.median.gateway) : 0;
-  const workersBare = r.workers && 'median' in r.workers ? runErrors(r.workers.median.bare) : 0;
+  const sides = measuredSides(r);
+  const sidesGw = sides.reduce((s, side) => s + runErrors(side.median.gateway) + (side.median.paced ? runErrors(side.median.paced) : 0), 0);
+  const sidesBare = sides.reduce((s, side) => s + runErrors(side.median.bare), 0);
   const every = Object.values(r.scenarios);
-  const gwErrors = workersGw + every.reduce((s, sc) => s + runErrors(sc.median.gateway), 0);
-  const allErrors = workersGw + workersBare + every.reduce(
+  const gwErrors = sidesGw + every.reduce((s, sc) => s + runErrors(sc.median.gateway), 0);
+  const allErrors = sidesGw + sidesBare + every.reduce(
     (s, sc) => s + TARGETS.reduce((t, k) => t + runErrors(sc.median[k]), 0),
     0,
   );
@@ -166,10 +186,10 @@ export function checkTargets(r: Omit<BenchReport, 'targets' | 'elapsedSeconds'>)
       pass: r.usage.sigtermRightAfterAnswer.pass,
     },
   ];
-  if (r.workers && 'usage' in r.workers) {
-    const u = r.workers.usage;
-    checks.push({ target: `lost usage rows, default LYSS_WORKERS (${r.workers.workers} workers)`, goal: '0', measured: `${u.lostRows} of ${u.served} (${u.problems.length} figures differ)`, pass: u.pass });
-  }
+  const lostRows = (target: string, u: UsageCheck) =>
+    checks.push({ target, goal: '0', measured: `${u.lostRows} of ${u.served} (${u.problems.length} figures differ)`, pass: u.pass });
+  if (r.workers && 'usage' in r.workers) lostRows(`lost usage rows, default LYSS_WORKERS (${r.workers.workers} workers)`, r.workers.usage);
+  if (r.manyTenants && 'usage' in r.manyTenants) lostRows(`lost usage rows, ${r.manyTenants.tenants} tenants`, r.manyTenants.usage);
   if ('rate' in r.scale) {
     checks.push({ target: `2 processes: rate limit ${r.scale.rate.limit}/min admitted`, goal: `${r.scale.rate.limit} (≤ ${r.scale.rate.allowance} with GCRA refill)`, measured: `${r.scale.rate.admitted}`, pass: r.scale.rate.pass });
     checks.push({ target: `2 processes: quota ${r.scale.quota.quota} never exceeded`, goal: `≤ ${r.scale.quota.quota}, = client usage`, measured: `${r.scale.quota.usedInPostgres} (clients saw ${r.scale.quota.clientUsage})`, pass: r.scale.quota.pass });
@@ -221,6 +241,7 @@ export function renderMarkdown(r: BenchReport): string {
     Object.entries(cpu).map(([k, v]) => `${k} ${f2(v)}`).join(' · ') + '.');
   line();
   renderWorkers(r, line);
+  renderManyTenants(r, line);
   line(`## ${s.openStreams} concurrent open streams (${s.slowChunks} chunks, one every ${s.slowDelayMs} ms, opened over ${s.openStreamsRampMs} ms)`);
   line();
   line('Run right after the warm-up, before the saturation rounds.');
@@ -328,9 +349,55 @@ function renderWorkers(r: BenchReport, line: (s?: string) => void): void {
   line();
   line(`CPU while it runs (cores, median): ` + Object.entries(gateway.cpu).map(([k, v]) => `${k} ${f2(v)}`).join(' · ') + '.');
   line();
-  const u = w.usage;
-  line(`Its usage rows, read after SIGTERM: ${f0(u.rows.assistantRows)} of ${f0(u.served)} answers written, used_quota +${f0(u.rows.tokenUsed)} for ${f0(u.clientUsage)} received` +
+  line(sideUsageAndLog(w));
+  line();
+}
+
+/** A side section's usage check and log, in one sentence each. */
+function sideUsageAndLog(side: SideRun): string {
+  const u = side.usage;
+  const messages = Object.entries(side.log.messages);
+  return `Its usage rows, read after SIGTERM: ${f0(u.rows.assistantRows)} of ${f0(u.served)} answers written, used_quota +${f0(u.rows.tokenUsed)} for ${f0(u.clientUsage)} received` +
     `${u.problems.length ? ` (${u.problems.join('; ')})` : ''}: **${u.pass ? 'PASS' : 'FAIL'}**. ` +
-    `Its log: ${w.log.warn} warnings, ${w.log.error} errors${Object.keys(w.log.messages).length ? ` (${Object.entries(w.log.messages).map(([m, n]) => `${m} × ${n}`).join('; ')})` : ''}; exit code on SIGTERM: ${w.log.exitCode}.`);
+    `Its log: ${side.log.warn} warnings, ${side.log.error} errors${messages.length ? ` (${messages.map(([m, n]) => `${m} × ${n}`).join('; ')})` : ''}; exit code on SIGTERM: ${side.log.exitCode}.`;
+}
+
+/**
+ * The many-tenants section beside the main table's gateway (3 tenants): what PostgreSQL and the gateway spend
+ * per answer when each usage batch holds records of most tenants.
+ */
+function renderManyTenants(r: BenchReport, line: (s?: string) => void): void {
+  const m = r.manyTenants;
+  if (!m) return;
+  if ('skipped' in m) {
+    line('## Many tenants');
+    line();
+    line(`Skipped: ${m.skipped}.`);
+    line();
+    return;
+  }
+  const s = r.settings;
+  const main = r.scenarios;
+  line(`## ${m.tenants} tenants`);
+  line();
+  line(`The one-process gateway (LYSS_WORKERS=1) on a table of ${m.tenants} tenants, ${m.channels} channels and ${m.tokens} tokens, its requests ` +
+    `round-robin over every token, so each usage batch holds records of most tenants. Warmed up for ${m.warmupSeconds} s, then ${s.rounds} rounds of ` +
+    `${s.seconds} s: the bare proxy, the gateway at saturation (${s.connections} connections), the gateway at ${s.rate} req/s` +
+    `${s.leadInSeconds ? ` after a ${s.leadInSeconds} s lead-in` : ''}; medians shown, beside the table above (${s.tenants} tenants). ` +
+    `PostgreSQL's CPU per answer is the cores it used over the answers per second of the same runs.`);
+  line();
+  line('| tenants | scenario | req/s | × bare | p50 ms | p99 ms | gateway CPU µs per answer | PostgreSQL CPU µs per answer | errors: non-2xx / socket / bad body |');
+  line('|---:|---|---:|---:|---:|---:|---:|---:|---|');
+  const pgUs = (f: RunFigures) => ((f.cpu['postgres'] ?? NaN) / f.rps) * 1e6;
+  const row = (tenants: number | string, scenario: string, f: RunFigures, bare: RunFigures | null) =>
+    line(`| ${tenants} | ${scenario} | ${f0(f.rps)} | ${bare ? f2(f.rps / bare.rps) : '–'} | ${f3(f.p50)} | ${f3(f.p99)} | ${f0(f.cpuUsPerRequest)} | ${f0(pgUs(f))} | ${errs(f)} |`);
+  const saturation = `non-stream, ${s.connections} connections`;
+  const few = String(s.tenants);
+  row(few, saturation, main.nonStream.median.gateway, main.nonStream.median.bare);
+  row(m.tenants, saturation, m.median.gateway, m.median.bare);
+  row(few, `non-stream at ${s.rate} req/s`, main.paced.median.gateway, null);
+  if (m.median.paced) row(m.tenants, `non-stream at ${s.rate} req/s`, m.median.paced, null);
+  line();
+  line(sideUsageAndLog(m));
   line();
 }

@@ -20,8 +20,10 @@ import {
   type BenchReport,
   type RunFigures,
   type Scenario,
+  type SideRun,
   type StreamsRun,
   type Target,
+  type TenantsRun,
   type WorkersRun,
 } from './report.js';
 import { runScale, type ScaleResult } from './scale.js';
@@ -40,7 +42,8 @@ const log = (msg: string) => process.stderr.write(`[bench ${((performance.now() 
 
 const workDir = mkdtempSync(path.join(os.tmpdir(), 'lyss-bench-'));
 const children: Child[] = [];
-let dbName: string | null = null;
+/** Databases this run created, dropped at the end. */
+const databases: string[] = [];
 
 async function main(): Promise<void> {
   log(`work dir ${workDir}`);
@@ -69,8 +72,9 @@ async function main(): Promise<void> {
 
   let databaseUrl: string | null = null;
   if (pgVersion) {
-    dbName = `lyss_bench_${Date.now()}`;
-    databaseUrl = await createDatabase(s.databaseServer, dbName);
+    const name = `lyss_bench_${Date.now()}`;
+    databases.push(name);
+    databaseUrl = await createDatabase(s.databaseServer, name);
   }
   const gwBase: Omit<GatewayEnv, 'port'> = {
     databaseUrl,
@@ -249,66 +253,109 @@ async function main(): Promise<void> {
   log(`usage check, SIGTERM right after an answer: ${probes.rowsAdded}/${probes.served} rows`);
   const usage = { load: loadUsage, sigtermRightAfterAnswer: probes };
 
-  // The default LYSS_WORKERS (one cluster worker per core), on the same database: what a whole machine serves.
-  // Several processes need shared state, so the embedded default always runs one and there is nothing to add.
-  const defaultWorkers = async (): Promise<WorkersRun> => {
-    const rowsBefore = await readRows();
+  /**
+   * A second gateway beside the main one, on the same mock (see `SideRun`): warmed up, then rounds of the bare
+   * proxy right before it, non-stream at saturation and, with `paced`, at the fixed rate; its usage rows
+   * (read through `rows`, before and after) checked against what it served.
+   */
+  const sideGateway = async (spec: {
+    name: string;
+    env: Omit<GatewayEnv, 'port'>;
+    requests: Req[];
+    rows: () => Promise<UsageRows>;
+    /** Workers to wait for (a cluster primary's), measured as one tree of processes. */
+    workers?: number;
+    paced?: boolean;
+  }): Promise<SideRun> => {
     const port = await freePort();
-    const child = spawnGateway('gateway-workers', { ...gwBase, port, workers: 0 }, path.join(workDir, 'gateway-workers.log'));
+    const child = spawnGateway(spec.name, { ...spec.env, port }, path.join(workDir, `${spec.name.replaceAll(' ', '-')}.log`));
     children.push(child);
     await waitReady(child, port, 180_000);
-    const workers = (await waitWorkers(child, os.availableParallelism(), 120_000)).length;
-    log(`default LYSS_WORKERS: ${workers} workers ready on ${port}`);
-    meter.track('gateway workers', child.pid, { tree: true });
+    if (spec.workers) log(`${spec.name}: ${(await waitWorkers(child, spec.workers, 120_000)).length} workers ready on ${port}`);
+    // Read once it is ready: a database of its own is migrated only then.
+    const rowsBefore = await spec.rows();
+    meter.track(spec.name, child.pid, { tree: spec.workers !== undefined });
     const url = `http://127.0.0.1:${port}/v1/chat/completions`;
-    const nonStream = (seconds: number) => saturate({ url, connections: s.connections, seconds, requests: jsonReqs, stream: false });
     let servedHere = 0;
     let usageHere = 0;
-    const count = (r: LoadResult) => {
+    const run = async (load: () => Promise<LoadResult>): Promise<RunFigures> => {
+      meter.start();
+      const r = await load();
+      const fig = figures(spec.name, r, meter.stop());
       servedHere += r.ok + r.mismatches;
       usageHere += r.usage;
+      return fig;
     };
+    const nonStream = (seconds: number) => run(() => saturate({ url, connections: s.connections, seconds, requests: spec.requests, stream: false }));
     // Here ~8 s of saturation for one process, ~18 s for two (each worker fills its own caches).
-    const warmupSeconds = await warmUntilSteady(s.warmupSeconds, async () => {
-      meter.start();
-      const r = await nonStream(s.warmupSeconds);
-      const us = figures('gateway workers', r, meter.stop()).cpuUsPerRequest;
-      count(r);
-      return us;
-    });
-    log(`default LYSS_WORKERS: warmed up for ${warmupSeconds} s`);
-    const rounds: WorkersRun['rounds'] = { bare: [], gateway: [] };
+    const warmupSeconds = await warmUntilSteady(s.warmupSeconds, async () => (await nonStream(s.warmupSeconds)).cpuUsPerRequest);
+    log(`${spec.name}: warmed up for ${warmupSeconds} s`);
+    const rounds: SideRun['rounds'] = { bare: [], gateway: [], ...(spec.paced ? { paced: [] } : {}) };
+    const line = (f: RunFigures) =>
+      `${f.rps.toFixed(0)} req/s  p50 ${f.p50.toFixed(3)} ms  p99 ${f.p99.toFixed(3)} ms  cpu ${f.cores.toFixed(2)} (${f.cpuUsPerRequest.toFixed(0)} µs/req, ` +
+      `postgres ${(((f.cpu['postgres'] ?? NaN) / f.rps) * 1e6).toFixed(0)})  rss ${f.peakRssMb.toFixed(0)} MB  errors ${f.non2xx}/${f.errors}/${f.mismatches}/${f.unanswered}`;
     for (let round = 1; round <= s.rounds; round++) {
       // The bare proxy right before, so the ratio compares figures of the same minute.
       rounds.bare.push(await measured('bare', () => scenarios.nonStream.run('bare')));
-      meter.start();
-      const r = await nonStream(s.seconds);
-      const fig = figures('gateway workers', r, meter.stop());
-      count(r);
-      rounds.gateway.push(fig);
-      log(`round ${round} default LYSS_WORKERS: bare ${rounds.bare.at(-1)!.rps.toFixed(0)} req/s, gateway ${fig.rps.toFixed(0)} req/s  p50 ${fig.p50.toFixed(3)} ms  p99 ${fig.p99.toFixed(3)} ms  ` +
-        `cpu ${fig.cores.toFixed(2)} (${fig.cpuUsPerRequest.toFixed(0)} µs/req)  rss ${fig.peakRssMb.toFixed(0)} MB  errors ${fig.non2xx}/${fig.errors}/${fig.mismatches}/${fig.unanswered}`);
+      rounds.gateway.push(await nonStream(s.seconds));
+      log(`round ${round} ${spec.name}: bare ${rounds.bare.at(-1)!.rps.toFixed(0)} req/s, gateway ${line(rounds.gateway.at(-1)!)}`);
+      if (rounds.paced) {
+        rounds.paced.push(await run(() => paced({ url, rate: s.rate, seconds: s.seconds, leadInSeconds: s.leadInSeconds, requests: spec.requests, stream: false })));
+        log(`round ${round} ${spec.name} at ${s.rate} req/s: ${line(rounds.paced.at(-1)!)}`);
+      }
     }
     const exitCode = await stopChild(child, 60_000);
-    meter.untrack('gateway workers');
-    const rowsAfter = await readRows();
+    meter.untrack(spec.name);
+    const rowsAfter = await spec.rows();
     const added: UsageRows = { ...rowsAfter };
     for (const k of Object.keys(added) as (keyof UsageRows)[]) added[k] -= rowsBefore[k];
     const check = compareUsage(added, servedHere, usageHere, MESSAGES_PER_REQUEST);
-    log(`default LYSS_WORKERS stopped (exit ${exitCode}); usage rows ${added.assistantRows}/${servedHere}, ${check.pass ? 'all match' : check.problems.join('; ')}`);
+    log(`${spec.name} stopped (exit ${exitCode}); usage rows ${added.assistantRows}/${servedHere}, ${check.pass ? 'all match' : check.problems.join('; ')}`);
     return {
-      workers,
       warmupSeconds,
       rounds,
-      median: { bare: medianRun(rounds.bare), gateway: medianRun(rounds.gateway) },
+      median: { bare: medianRun(rounds.bare), gateway: medianRun(rounds.gateway), ...(rounds.paced ? { paced: medianRun(rounds.paced) } : {}) },
       log: { exitCode, ...summarizeLog(child.logFile) },
       usage: check,
     };
   };
+
+  // The default LYSS_WORKERS (one cluster worker per core), on the same database: what a whole machine serves.
+  // Several processes need shared state, so the embedded default always runs one and there is nothing to add.
+  const defaultWorkers = async (): Promise<WorkersRun> => {
+    const workers = os.availableParallelism();
+    const side = await sideGateway({ name: 'gateway workers', env: { ...gwBase, workers: 0 }, requests: jsonReqs, rows: readRows, workers });
+    return { workers, ...side };
+  };
+
+  // The same one process on a table of many tenants, in a database of its own: each usage batch then holds
+  // records of most tenants, which the 3-tenant table never shows.
+  const manyTenants = async (): Promise<TenantsRun> => {
+    const size = { tenants: s.manyTenants, channels: Math.max(s.channels, 2 * s.manyTenants), tokens: s.tokens };
+    const { seed: wide, configFile: wideConfig } = writeSeed(size, mock.ports, workDir, 'lyss-config-tenants.json');
+    const name = `lyss_bench_tenants_${Date.now()}`;
+    databases.push(name);
+    const url = await createDatabase(s.databaseServer, name);
+    log(`${size.tenants} tenants: ${wide.channels} channels, ${wide.tokens.length} tokens`);
+    const side = await sideGateway({
+      name: 'gateway tenants',
+      env: { ...gwBase, databaseUrl: url, configFile: wideConfig, dataDir: path.join(workDir, 'data-tenants') },
+      requests: requestVariants(wide.tokens, { stream: false }),
+      rows: () => readUsageRows({ databaseUrl: url }),
+      paced: true,
+    });
+    return { tenants: size.tenants, channels: wide.channels, tokens: wide.tokens.length, ...side };
+  };
+
   let workers: WorkersRun | { skipped: string };
   if (process.env.BENCH_SKIP_WORKERS === '1') workers = { skipped: 'BENCH_SKIP_WORKERS=1' };
   else if (!databaseUrl || !redisVersion) workers = { skipped: 'the embedded fallback runs exactly one process (several need PostgreSQL and Redis)' };
   else workers = await defaultWorkers();
+
+  let tenants: TenantsRun | { skipped: string };
+  if (s.manyTenants === 0) tenants = { skipped: 'BENCH_MANY_TENANTS=0' };
+  else if (!databaseUrl) tenants = { skipped: 'needs PostgreSQL (the embedded fallback has one database, the main table\'s)' };
+  else tenants = await manyTenants();
 
   let scale: ScaleResult | { skipped: string };
   if (s.skipScale) scale = { skipped: 'BENCH_SKIP_SCALE=1' };
@@ -358,6 +405,7 @@ async function main(): Promise<void> {
     gatewayLog: { exitCode: code, ...gatewayLog },
     usage,
     workers,
+    manyTenants: tenants,
     scale,
   };
   const report: BenchReport = { ...base, targets: checkTargets(base), elapsedSeconds: (performance.now() - began) / 1000 };
@@ -372,7 +420,9 @@ async function main(): Promise<void> {
 
 async function cleanup(): Promise<void> {
   for (const c of children.reverse()) await stopChild(c, 20_000).catch(() => {});
-  if (dbName && !s.keepDatabase) await dropDatabase(s.databaseServer, dbName).catch((err) => log(`could not drop ${dbName}: ${String(err)}`));
+  if (!s.keepDatabase) {
+    for (const name of databases) await dropDatabase(s.databaseServer, name).catch((err) => log(`could not drop ${name}: ${String(err)}`));
+  }
   if (process.env.BENCH_KEEP_WORKDIR !== '1') rmSync(workDir, { recursive: true, force: true });
 }
 

@@ -34,6 +34,8 @@ export function loadSettings() {
     tenants: Math.floor(envNumber('BENCH_TENANTS', 3)),
     channels: Math.floor(envNumber('BENCH_CHANNELS', 50)),
     tokens: Math.floor(envNumber('BENCH_TOKENS', 1000)),
+    /** The many-tenants section's table: this many tenants (0 skips it), the same tokens, two channels each at least. */
+    manyTenants: Math.floor(envNumber('BENCH_MANY_TENANTS', 50, 0)),
     scaleRateLimit: Math.floor(envNumber('BENCH_SCALE_RATE_LIMIT', 60)),
     scaleQuota: Math.floor(envNumber('BENCH_SCALE_QUOTA', 2000)),
     profileSeconds: envNumber('BENCH_PROFILE_SECONDS', 10),
@@ -117,10 +119,16 @@ export async function startMockChild(s: Settings, workDir: string, script: strin
  * The mock's first port serves the direct and bare-proxy runs; the channels use the others, so per-origin
  * connection counts at the mock are the gateway's alone.
  */
-export function writeSeed(s: Settings, mockPorts: number[], workDir: string): { seed: Seed; configFile: string } {
+/** The seeded table (`Settings` carries the main one's size) as a LYSS_CONFIG file named `name` in `workDir`. */
+export function writeSeed(
+  size: { tenants: number; channels: number; tokens: number },
+  mockPorts: number[],
+  workDir: string,
+  name = 'lyss-config.json',
+): { seed: Seed; configFile: string } {
   const channelPorts = mockPorts.length > 1 ? mockPorts.slice(1) : mockPorts;
-  const seed = buildSeed({ mockPorts: channelPorts, tenants: s.tenants, channels: s.channels, tokens: s.tokens });
-  const configFile = path.join(workDir, 'lyss-config.json');
+  const seed = buildSeed({ mockPorts: channelPorts, tenants: size.tenants, channels: size.channels, tokens: size.tokens });
+  const configFile = path.join(workDir, name);
   // Plaintext channel keys and tokens: readable by this user only.
   writeFileSync(configFile, JSON.stringify(seed.config, null, 1), { mode: 0o600 });
   return { seed, configFile };
