@@ -32,6 +32,7 @@ export const completionRequestSchema = z.looseObject({
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
   max_tokens: z.number().int().positive().nullish(),
   n: z.number().int().min(1).max(128).nullish(),
+  best_of: z.number().int().min(1).max(128).nullish(),
 });
 
 export const embeddingRequestSchema = z.looseObject({

@@ -21,6 +21,7 @@ export interface CompletionBudget {
   /** null when no finite quota is in play: then the request is sent as the client wrote it. */
   promptTokens: number | null;
   requestedMax: number | null;
+  /** Completions upstream generates, each up to the cap: the cap is the reservation's completion share over them. */
   n: number;
   maxTokensField: 'max_tokens' | 'max_completion_tokens';
 }

@@ -24,7 +24,7 @@ export async function handleCompletions(r: RelayDeps, incoming: IncomingMessage,
   const { principal, body, req } = await intake(r, incoming, completionRequestSchema);
   const order = await chooseChannels(r, principal, req.model, OPENAI_FORMATS);
   const stream = req.stream === true;
-  const n = req.n ?? 1;
+  const n = completionsGenerated(req);
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
   let promptTokens = finite ? countInput(req.prompt) : -1;
   const requestedMax = req.max_tokens ?? null;
@@ -60,6 +60,16 @@ export async function handleCompletions(r: RelayDeps, incoming: IncomingMessage,
         return record(r, principal, attempt, req.model, prompt, completion, ctx);
       }),
   });
+}
+
+/**
+ * How many completions upstream generates, each up to max_tokens: `max(n, best_of)` for each prompt of a
+ * list (a list of strings or of token arrays is a batch; a string or one token array is one prompt). The
+ * reservation and the cap count them all, as upstream bills them all.
+ */
+function completionsGenerated(req: { prompt: string | string[] | number[] | number[][]; n?: number | null; best_of?: number | null }): number {
+  const prompts = typeof req.prompt === 'string' || typeof req.prompt[0] === 'number' ? 1 : Math.max(1, req.prompt.length);
+  return prompts * Math.max(req.n ?? 1, req.best_of ?? 1);
 }
 
 export async function handleEmbeddings(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {

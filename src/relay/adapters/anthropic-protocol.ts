@@ -5,7 +5,7 @@
 import type { Channel } from '../../channels/channel.js';
 import { GatewayError } from '../../errors.js';
 import { splitUrl, type UpstreamCall } from '../upstream.js';
-import { openAIProtocol, type CallOptions, type Protocol, type ProtocolContext } from './protocol.js';
+import { clientsMaxTokensField, openAIProtocol, type CallOptions, type Protocol, type ProtocolContext } from './protocol.js';
 import type { OpenAIEndpoint } from './openai.js';
 import { anthropicHeaders, toAnthropicRequest } from './anthropic/request.js';
 import { fromAnthropicResponse } from './anthropic/response.js';
@@ -101,5 +101,6 @@ export const anthropicProtocol: Protocol = {
   streamMapper,
   hold: openAIProtocol.hold,
   error: mapAnthropicError,
-  maxTokensField: () => 'max_tokens',
+  // The translation reads max_completion_tokens before max_tokens (anthropic/request.ts).
+  maxTokensField: (_channel, body) => clientsMaxTokensField(body),
 };

@@ -4,7 +4,7 @@
  */
 import type { Channel } from '../../channels/channel.js';
 import { splitUrl, type UpstreamCall } from '../upstream.js';
-import { openAIProtocol, type Protocol } from './protocol.js';
+import { clientsMaxTokensField, openAIProtocol, type Protocol } from './protocol.js';
 import { azureChatUrl, azureHeaders, isAzureFilterOnlyChunk } from './azure.js';
 import type { OpenAIEndpoint } from './openai.js';
 
@@ -23,5 +23,5 @@ export const azureProtocol: Protocol = {
   ...openAIProtocol,
   call: azureCall,
   hold: (data, ctx) => openAIProtocol.hold(data, ctx) || isFilterChunk(data),
-  maxTokensField: (_channel, body) => (body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens'),
+  maxTokensField: (_channel, body) => clientsMaxTokensField(body),
 };

@@ -60,9 +60,16 @@ export const openAIProtocol: Protocol = {
   hold: (data, ctx) => !ctx.includeUsage && isUsageOnlyChunk(data),
   error: mapOpenAIError,
   maxTokensField(channel, body) {
-    if (body.max_completion_tokens != null) return 'max_completion_tokens';
-    if (body.max_tokens != null) return 'max_tokens';
+    if (body.max_completion_tokens != null || body.max_tokens != null) return clientsMaxTokensField(body);
     // OpenAI's reasoning models refuse max_tokens; compatible vendors often know only max_tokens.
     return channel.providerName === 'openai' ? 'max_completion_tokens' : 'max_tokens';
   },
 };
+
+/**
+ * The field that caps a client's completion: max_completion_tokens when it sent one, as OpenAI and our Anthropic
+ * translation read it first. The quota's cap must lower that field, or the client's own value would win.
+ */
+export function clientsMaxTokensField(body: Record<string, unknown>): 'max_tokens' | 'max_completion_tokens' {
+  return body.max_completion_tokens != null ? 'max_completion_tokens' : 'max_tokens';
+}

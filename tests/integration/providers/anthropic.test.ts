@@ -8,12 +8,14 @@ import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } f
 import { ANTHROPIC_DEFAULT_TEXT, startMockProviders, type MockProviders, type ProviderRequest } from '../../helpers/mock-providers.js';
 import type { AnthropicErrorTypeFixture, AnthropicFixture, AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
 import { channelRow, conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
+import { countChatPrompt } from '../../../src/relay/tokenize.js';
 
 let mock: MockProviders;
 let gw: TestGateway;
 let client: OpenAI;
 
 const UPSTREAM_MODEL = 'claude-sonnet-4-5-20250929';
+const METERED_QUOTA = 200;
 
 function channel(name: string, key: string, models: string[], extra: Record<string, unknown> = {}) {
   return { name, type: 'anthropic', base_url: mock.url, key, models, priority: 10, weight: 1, rate_limit: 100000, quota: -1, scope: 'tenant', ...extra };
@@ -31,6 +33,7 @@ beforeAll(async () => {
         channel('claude-badkey', 'sk-ant-badkey', ['claude-401']),
         channel('claude-forbidden', 'sk-ant-forbidden', ['claude-403']),
         channel('claude-broke', 'sk-ant-broke', ['claude-402']),
+        channel('claude-metered', 'sk-ant-metered', ['claude-metered'], { quota: METERED_QUOTA }),
       ],
     }),
   });
@@ -112,6 +115,13 @@ describe('requests', () => {
     expect(lastRequest().body.top_p).toBe(0.5);
     await client.chat.completions.create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'Hi' }], max_completion_tokens: 77 });
     expect(lastRequest().body.max_tokens).toBe(77);
+  });
+
+  it('caps the completion at what a finite quota allows, whichever field the client set', async () => {
+    const messages = [{ role: 'user' as const, content: 'Hi' }];
+    // The translation reads max_completion_tokens first: the cap must lower that one, or 4000 would go up.
+    await client.chat.completions.create({ model: 'claude-metered', messages, max_completion_tokens: 4000 });
+    expect(lastRequest().body.max_tokens).toBe(METERED_QUOTA - countChatPrompt(messages));
   });
 
   it('sends images given by URL and as base64 data URLs as image blocks', async () => {

@@ -12,13 +12,15 @@ import { Redis } from 'ioredis';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { channelOf, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import { channelRow, concurrently, expectApiError, expectErrorShape, inTenant, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
-import { countChatPrompt } from '../../../src/relay/tokenize.js';
+import { countChatPrompt, countInput } from '../../../src/relay/tokenize.js';
 import { sha256Hex } from '../../../src/crypto/digest.js';
 
 const CAPPED = 'lyss-capped-0123456789abcdef0123456789ab';
 const CAPPED_STREAM = 'lyss-cappedstream-0123456789abcdef012345';
 const SMALL = 'lyss-small-0123456789abcdef0123456789abc';
 const FREE = 'lyss-free-0123456789abcdef0123456789abcd';
+const LEGACY_LIST = 'lyss-legacylist-0123456789abcdef01234567';
+const LEGACY_BEST = 'lyss-legacybest-0123456789abcdef01234567';
 const Q = 2000;
 const CONCURRENCY = 250;
 const MESSAGES = [{ role: 'user' as const, content: 'hi' }];
@@ -39,8 +41,16 @@ beforeAll(async () => {
   upstream = await startMockUpstream();
   gw = await startGateway({
     config: basicConfig(upstream.url, {
-      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50), { ...channel('free', ['free-model']), rate_limit: 0 }],
-      tokens: [token('ci', TEST_TOKEN, -1), token('capped', CAPPED, Q), token('capped-stream', CAPPED_STREAM, Q), token('small', SMALL, 100), { ...token('free', FREE, -1), rate_limit: 0 }],
+      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50), { ...channel('free', ['free-model']), rate_limit: 0 }, channel('legacy', ['gpt-3.5-turbo-instruct'])],
+      tokens: [
+        token('ci', TEST_TOKEN, -1),
+        token('capped', CAPPED, Q),
+        token('capped-stream', CAPPED_STREAM, Q),
+        token('small', SMALL, 100),
+        { ...token('free', FREE, -1), rate_limit: 0 },
+        token('legacy-list', LEGACY_LIST, 300),
+        token('legacy-best', LEGACY_BEST, 100),
+      ],
     }),
   });
   tenantId = await tenantIdOf(gw);
@@ -119,6 +129,15 @@ describe('max_tokens sent upstream', () => {
     const used = (await gw.deps.store.quotaUsed(`{${tenantId}}:q:t:${(await tokenRow(gw, tenantId, 'small')).id}`)) ?? 0;
     expect(upstream.requests[1]!.body.max_tokens).toBe(100 - used - PROMPT);
     expect(upstream.requests[1]!.body.max_completion_tokens).toBeUndefined();
+  });
+
+  it('legacy completions: each prompt of a list, and each of best_of, gets its share of the cap', async () => {
+    upstream.script(() => ({ kind: 'reply', usage: { prompt: 0, completion: 0 } }));
+    const prompts = Array.from({ length: 10 }, (_, i) => `p${i}`);
+    await sdk(gw, LEGACY_LIST).completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: prompts, max_tokens: 50 });
+    expect(upstream.requests[0]!.body.max_tokens).toBe(Math.floor((300 - countInput(prompts)) / 10));
+    await sdk(gw, LEGACY_BEST).completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', best_of: 5, max_tokens: 50 });
+    expect(upstream.requests[1]!.body.max_tokens).toBe(Math.floor((100 - countInput('x')) / 5));
   });
 
   it('a channel out of quota: 429 insufficient_quota, upstream not called', async () => {
