@@ -5,7 +5,7 @@ export interface UpstreamFailure {
   type: string;
   code: string;
   message: string;
-  /** Another channel may succeed (5xx, 429, timeouts). */
+  /** Another channel may succeed (5xx, 429, timeouts, and a key refused or out of money). */
   retryable: boolean;
   /** The channel's key is bad or out of money: health puts it in status 3. */
   channelFault: 'auth' | 'billing' | null;
@@ -40,12 +40,13 @@ export function mapOpenAIError(status: number, text: string): UpstreamFailure {
   const e = parseError(text);
   const hint = `${e.code ?? ''} ${e.type ?? ''} ${e.message ?? ''}`;
   if (status === 401 || status === 403) {
+    // The channel's key, not the client's request: another channel may serve it.
     return {
       status: 502,
       type: 'server_error',
       code: 'upstream_error',
       message: 'The upstream provider rejected the credentials of the channel serving this model.',
-      retryable: false,
+      retryable: true,
       channelFault: BILLING.test(hint) ? 'billing' : 'auth',
     };
   }

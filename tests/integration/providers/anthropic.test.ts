@@ -33,6 +33,8 @@ beforeAll(async () => {
         channel('claude-badkey', 'sk-ant-badkey', ['claude-401']),
         channel('claude-forbidden', 'sk-ant-forbidden', ['claude-403']),
         channel('claude-broke', 'sk-ant-broke', ['claude-402']),
+        channel('claude-revoked', 'sk-ant-revoked', ['claude-rotated']),
+        channel('claude-spare', 'sk-ant-spare', ['claude-rotated'], { priority: 5 }),
         channel('claude-metered', 'sk-ant-metered', ['claude-metered'], { quota: METERED_QUOTA }),
       ],
     }),
@@ -461,6 +463,14 @@ describe('errors', () => {
       expect(mock.requests.map((q) => q.key)).toEqual(['sk-ant-main', 'sk-ant-backup']);
     });
   }
+
+  it('a channel whose key upstream refuses fails over to the next, and goes to status 3', async () => {
+    mock.script((req) => (req.key === 'sk-ant-revoked' ? { kind: 'anthropic-error', type: 'authentication_error' } : undefined));
+    const r = await client.chat.completions.create({ model: 'claude-rotated', messages: [{ role: 'user', content: 'Hi' }] });
+    expect(r.choices[0]!.message.content).toBe(ANTHROPIC_DEFAULT_TEXT);
+    expect(mock.requests.map((q) => q.key)).toEqual(['sk-ant-revoked', 'sk-ant-spare']);
+    await eventually(async () => expect((await channelRow(gw, 'claude-revoked')).status).toBe(3));
+  });
 
   it('fails over when the stream reports overloaded before any content', async () => {
     mock.script((req) => (req.key === 'sk-ant-main' ? { kind: 'anthropic', errorAfterEvents: { after: 1, type: 'overloaded_error' } } : { kind: 'anthropic', fixture: { text: 'From the backup.' } }));

@@ -1,7 +1,8 @@
 /**
  * Failover: a retryable failure before the first byte (500, 429, reset, a stream that dies before its first
  * event) moves to another channel, same tier first, then lower tiers, at most LYSS_RELAY_RETRIES more
- * calls; a non-retryable 400 is not retried. The failed attempt's reservation is released.
+ * calls, as does a channel whose key upstream refuses (401/403); a non-retryable 400 is not retried. The failed
+ * attempt's reservation is released.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
@@ -25,12 +26,12 @@ beforeAll(async () => {
   gw = await startGateway({
     env: { LYSS_COOLDOWN_FAILURES: '100000', LYSS_RELAY_RETRIES: '2' },
     config: basicConfig(upstream.url, {
-      channels: [channel('a1', 10), channel('a2', 10), channel('b', 5), channel('c', 1), channel('k1', 10, ['keyed-model']), channel('k2', 1, ['keyed-model'])],
+      channels: [channel('a1', 10), channel('a2', 10), channel('b', 5), channel('c', 1), channel('k1', 10, ['keyed-model']), channel('k2', 1, ['keyed-model']), channel('solo', 10, ['solo-model'])],
       token: { quota: 1e12 },
     }),
   });
   tenantId = await tenantIdOf(gw);
-  for (const name of ['a1', 'a2', 'b', 'c', 'k1', 'k2']) ids[name] = (await channelRow(gw, tenantId, name)).id;
+  for (const name of ['a1', 'a2', 'b', 'c', 'k1', 'k2', 'solo']) ids[name] = (await channelRow(gw, tenantId, name)).id;
 });
 afterAll(async () => {
   await gw?.close();
@@ -160,11 +161,11 @@ describe('failover', () => {
     expect(new Set(served())).toEqual(new Set(TIER_1));
   });
 
-  it('an upstream 401 is the channel key\'s fault: 502 to the client, the channel goes to status 3 and is skipped after', async () => {
+  it('an upstream 401 is the channel key\'s fault: the request moves to the next channel, the key\'s goes to status 3 and is skipped after', async () => {
     upstream.script((req) => (channelOf(req) === 'k1' ? { kind: 'status', status: 401, body: { error: { message: 'Incorrect API key provided: sk-key-k1', type: 'invalid_request_error', code: 'invalid_api_key' } } } : undefined));
-    const err = await expectApiError(sdk(gw).chat.completions.create({ ...hi, model: 'keyed-model' }), { status: 502, type: 'server_error', code: 'upstream_error' });
-    expect(JSON.stringify(err.error)).not.toContain('sk-key-k1');
-    expect(served()).toEqual(['k1']);
+    const r = await sdk(gw).chat.completions.create({ ...hi, model: 'keyed-model' });
+    expect(r.choices[0]!.message.content).toBe(DEFAULT_REPLY);
+    expect(served()).toEqual(['k1', 'k2']);
     await eventually(async () => expect((await channelRow(gw, tenantId, 'k1')).status).toBe(3));
     // The change notification reaches the channel cache: the next request goes straight to k2.
     await eventually(async () => {
@@ -172,5 +173,14 @@ describe('failover', () => {
       await sdk(gw, TEST_TOKEN).chat.completions.create({ ...hi, model: 'keyed-model' });
       expect(served()).toEqual(['k2']);
     }, 2000);
+    await expectNoReservations();
+  });
+
+  it('an upstream 403 on the only channel: 502 in OpenAI shape, the key never shown', async () => {
+    upstream.script((req) => (channelOf(req) === 'solo' ? { kind: 'status', status: 403, body: { error: { message: 'Project sk-key-solo does not have access', type: 'invalid_request_error', code: 'model_not_found' } } } : undefined));
+    const err = await expectApiError(sdk(gw).chat.completions.create({ ...hi, model: 'solo-model' }), { status: 502, type: 'server_error', code: 'upstream_error' });
+    expect(JSON.stringify(err.error)).not.toContain('sk-key-solo');
+    expect(served()).toEqual(['solo']);
+    await expectNoReservations();
   });
 });

@@ -10,8 +10,8 @@ describe('mapAnthropicError', () => {
   it.each([
     // type, client status, OpenAI type, code, retryable, channelFault
     ['invalid_request_error', 400, 'invalid_request_error', 'invalid_request', false, null],
-    ['authentication_error', 502, 'server_error', 'upstream_auth_failed', false, 'auth'],
-    ['permission_error', 502, 'server_error', 'upstream_permission_denied', false, 'auth'],
+    ['authentication_error', 502, 'server_error', 'upstream_auth_failed', true, 'auth'],
+    ['permission_error', 502, 'server_error', 'upstream_permission_denied', true, 'auth'],
     ['billing_error', 503, 'server_error', 'upstream_billing', true, 'billing'],
     ['not_found_error', 404, 'invalid_request_error', 'model_not_found', false, null],
     ['request_too_large', 413, 'invalid_request_error', 'request_too_large', false, null],

@@ -36,8 +36,8 @@ export interface MappedUpstreamError {
   message: string;
   /**
    * True when another channel may well succeed, so the relay should fail over (before any byte
-   * reached the client): 408/409/429/5xx/529, and an empty balance. Auth faults are false, as in
-   * the relay's mapOpenAIError; the relay disables the channel on channelFault either way.
+   * reached the client): 408/409/429/5xx/529, and the channel's own faults (a key refused, an empty
+   * balance), which the relay also marks on the channel (channelFault).
    */
   retryable: boolean;
   /** Set when the channel itself is broken; the relay marks it `status = 3` until a probe passes. */
@@ -68,7 +68,7 @@ const RULES = {
     type: 'server_error',
     code: 'upstream_auth_failed',
     message: 'The upstream provider rejected the credentials of the channel serving this model.',
-    retryable: false,
+    retryable: true,
     channelFault: 'auth',
   },
   permission_error: {
@@ -76,7 +76,7 @@ const RULES = {
     type: 'server_error',
     code: 'upstream_permission_denied',
     message: 'The upstream provider denied the channel serving this model access to it.',
-    retryable: false,
+    retryable: true,
     channelFault: 'auth',
   },
   // Out of money on this key: another channel may still serve the request.
