@@ -11,7 +11,8 @@ const codes = {
   invalid_credentials: { status: 401, type: 'authentication_error' },
   invalid_session: { status: 401, type: 'authentication_error' },
   refresh_token_reused: { status: 401, type: 'authentication_error' },
-  token_expired: { status: 403, type: 'invalid_request_error' },
+  // 401 as for any key that no longer works: SDKs raise their authentication error, clients re-authenticate.
+  token_expired: { status: 401, type: 'invalid_request_error' },
   model_not_allowed: { status: 403, type: 'invalid_request_error' },
   tenant_suspended: { status: 403, type: 'invalid_request_error' },
   forbidden: { status: 403, type: 'permission_error' },

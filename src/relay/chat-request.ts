@@ -7,8 +7,9 @@ import { GatewayError } from '../errors.js';
 const message = z.looseObject({
   role: z.enum(['system', 'developer', 'user', 'assistant', 'tool', 'function']),
   content: z.union([z.string(), z.array(z.unknown()), z.null()]).optional(),
-  tool_calls: z.array(z.unknown()).optional(),
-  tool_call_id: z.string().optional(),
+  // Clients replaying an assistant turn often send these as null.
+  tool_calls: z.array(z.unknown()).nullish(),
+  tool_call_id: z.string().nullish(),
 });
 
 export const chatRequestSchema = z.looseObject({
@@ -53,10 +54,14 @@ export function parseRequest<T extends z.ZodType>(schema: T, body: unknown): z.i
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;
   const param = issue.path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('');
-  const missing = issue.code === 'invalid_type' && valueAt(body, issue.path) === undefined;
+  const missing = (issue.code === 'invalid_type' || issue.code === 'invalid_union') && valueAt(body, issue.path) === undefined;
   if (missing) throw new GatewayError('invalid_request_error', `Missing required parameter: '${param}'.`, { param, code: 'missing_required_parameter' });
-  const code = issue.code === 'invalid_type' || issue.code === 'invalid_union' ? 'invalid_type' : 'invalid_value';
-  throw new GatewayError('invalid_request_error', `Invalid ${code === 'invalid_type' ? 'type' : 'value'} for '${param}': ${issue.message}.`, { param, code });
+  // A union (a string or a list, say) refuses a value of the right kind for what it holds (an empty list): its
+  // branch that took the type says what is wrong with the value.
+  const valueIssue = issue.code === 'invalid_union' ? issue.errors.find((branch) => branch.every((i) => i.code !== 'invalid_type'))?.[0] : undefined;
+  const code = valueIssue || (issue.code !== 'invalid_type' && issue.code !== 'invalid_union') ? 'invalid_value' : 'invalid_type';
+  const message = (valueIssue ?? issue).message;
+  throw new GatewayError('invalid_request_error', `Invalid ${code === 'invalid_type' ? 'type' : 'value'} for '${param}': ${message}.`, { param, code });
 }
 
 function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {

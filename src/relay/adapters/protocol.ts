@@ -40,6 +40,9 @@ export interface Protocol {
 // of an ordinary chunk.
 const ERROR_EVENT = /^\s*\{\s*"error"\s*:/;
 
+/** An error object where an answer should be (some upstreams answer 200 with one): never served, nor billed. */
+export const isErrorPayload = (text: string): boolean => ERROR_EVENT.test(text);
+
 // What the gateway's forced include_usage adds to every chunk; a client that did not ask never sees it from
 // OpenAI directly. OpenAI writes it last, so an exact suffix test does it without parsing the JSON.
 const USAGE_NULL_TAIL = ',"usage":null}';

@@ -116,8 +116,8 @@ describe('authentication: 401 and 403', () => {
     await expectApiError(sdk(gw, DISABLED).chat.completions.create(hi()), { status: 401, type: 'invalid_request_error', code: 'invalid_api_key' });
   });
 
-  it('expired token: 403', async () => {
-    await expectApiError(sdk(gw, EXPIRED).chat.completions.create(hi()), { status: 403, type: 'invalid_request_error', code: 'token_expired' });
+  it('expired token: 401 token_expired', async () => {
+    await expectApiError(sdk(gw, EXPIRED).chat.completions.create(hi()), { status: 401, type: 'invalid_request_error', code: 'token_expired' });
   });
 
   it('the same refusals on every /v1 endpoint', async () => {

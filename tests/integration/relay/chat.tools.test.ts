@@ -116,4 +116,16 @@ describe('tool calls', () => {
     expect(rows[2]!.content).toBe('{"temp":21}');
     expect(rows[4]!.content).toBe('Sunny, 21°C; it is 14:05 in Rome.');
   });
+
+  it('a replayed turn whose tool fields are null (as many clients send them) goes up as written', async () => {
+    upstream.script(() => ({ kind: 'reply', content: 'Again.', usage: { prompt: 20, completion: 2 } }));
+    const messages = [
+      { role: 'user', content: 'hi', tool_call_id: null },
+      { role: 'assistant', content: 'Hello.', tool_calls: null },
+      { role: 'user', content: 'again' },
+    ];
+    const r = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: messages as never });
+    expect(r.choices[0]!.message.content).toBe('Again.');
+    expect(upstream.requests[0]!.body.messages).toEqual(messages);
+  });
 });

@@ -110,15 +110,27 @@ describe('POST /v1/embeddings', () => {
     expect(await count()).toBe(before);
   });
 
-  it('an invalid input names its parameter', async () => {
-    const res = await raw(gw, '/v1/embeddings', { body: JSON.stringify({ model: 'text-embedding-3-small', input: [] }) });
+  it.each([
+    ['an empty list', { input: [] }, 'invalid_value'],
+    ['missing', {}, 'missing_required_parameter'],
+    ['an object', { input: { text: 'hi' } }, 'invalid_type'],
+    ['a list of mixed kinds', { input: ['hi', 1] }, 'invalid_type'],
+  ])('input %s: 400 naming it, with the code for what is wrong', async (_what, input, code) => {
+    const res = await raw(gw, '/v1/embeddings', { body: JSON.stringify({ model: 'text-embedding-3-small', ...input }) });
     expect(res.status).toBe(400);
-    const body = (await res.json()) as { error: { param: string } };
-    expect(body.error.param).toBe('input');
+    const body = (await res.json()) as { error: { param: string; code: string; type: string } };
+    expect(body.error).toMatchObject({ param: 'input', code, type: 'invalid_request_error' });
+    expect(upstream.requests).toHaveLength(0);
   });
 });
 
 describe('POST /v1/completions (legacy)', () => {
+  it('no prompt: 400 missing_required_parameter', async () => {
+    const res = await raw(gw, '/v1/completions', { body: JSON.stringify({ model: 'gpt-3.5-turbo-instruct' }) });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { error: unknown }).error).toMatchObject({ param: 'prompt', code: 'missing_required_parameter' });
+  });
+
   it('non-stream', async () => {
     const before = await spend();
     const r = await sdk(gw).completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'Say this is a test', max_tokens: 7, temperature: 0, echo: false });

@@ -108,6 +108,15 @@ describe('failover', () => {
     await expectNoReservations();
   });
 
+  it('an answer of 200 whose body is an error object fails over: the client never sees it, its reservation is released', async () => {
+    failFirst(1, { kind: 'status', status: 200, body: { error: { message: 'Overloaded sk-mocksecret123456', type: 'server_error' } } });
+    const r = await sdk(gw).chat.completions.create(hi);
+    expect(r.choices[0]!.message.content).toBe(DEFAULT_REPLY);
+    expect(served()).toHaveLength(2);
+    expect(new Set(served())).toEqual(new Set(TIER_1));
+    await expectNoReservations();
+  });
+
   it('when the whole top tier fails, to the next tier down', async () => {
     failFirst(2, { kind: 'status', status: 500 });
     const r = await sdk(gw).chat.completions.create(hi);

@@ -109,7 +109,7 @@ describe('changes made in the database reach the relay within a second', () => {
   it('an expiry set in the past', async () => {
     const at = await changeAfterCaching(key('expiry'), () => setToken('expiry', { expiresAt: new Date(Date.now() - 60_000) }));
     await seenWithinASecond(at, async () => {
-      await expectApiError(sdk(gw, key('expiry')).chat.completions.create(hi()), { status: 403, type: 'invalid_request_error', code: 'token_expired' });
+      await expectApiError(sdk(gw, key('expiry')).chat.completions.create(hi()), { status: 401, type: 'invalid_request_error', code: 'token_expired' });
     });
   });
 
