@@ -124,6 +124,8 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
         status: failure.status,
         type: failure.type,
         code: failure.code,
+        param: failure.param,
+        retryAfterSeconds: failure.status === 429 || failure.status === 503 ? retryAfterSeconds(response.headers['retry-after']) : undefined,
       });
       if (!failure.retryable) throw tries.last;
       continue;
@@ -131,6 +133,13 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
     return { channel, booking, response, sentAt };
   }
   throw tries.last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+}
+
+/** An upstream's Retry-After (seconds or an HTTP date) in whole seconds, for the client to wait as long. */
+function retryAfterSeconds(value: string | string[] | undefined): number | undefined {
+  if (typeof value !== 'string') return undefined;
+  const seconds = /^\s*\d+(\.\d+)?\s*$/.test(value) ? Number(value) : (Date.parse(value) - Date.now()) / 1000;
+  return Number.isFinite(seconds) && seconds > 0 ? Math.ceil(seconds) : undefined;
 }
 
 /** After `serve` rejected: true to try the next channel (nothing reached the client yet); rethrows anything else. */

@@ -9,6 +9,8 @@ export interface UpstreamFailure {
   retryable: boolean;
   /** The channel's key is bad or out of money: health puts it in status 3. */
   channelFault: 'auth' | 'billing' | null;
+  /** The request parameter the upstream blamed, passed on with its message. */
+  param?: string | null;
 }
 
 const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}/g;
@@ -19,15 +21,16 @@ export function safeMessage(message: string): string {
   return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;
 }
 
-function parseError(text: string): { message?: string; type?: string; code?: string } {
+function parseError(text: string): { message?: string; type?: string; code?: string; param?: string } {
   try {
-    const body = JSON.parse(text) as { error?: { message?: unknown; type?: unknown; code?: unknown } | string; message?: unknown };
+    const body = JSON.parse(text) as { error?: { message?: unknown; type?: unknown; code?: unknown; param?: unknown } | string; message?: unknown };
     const e = typeof body.error === 'object' && body.error ? body.error : {};
     const message = typeof e.message === 'string' ? e.message : typeof body.message === 'string' ? body.message : undefined;
     return {
       message,
       type: typeof e.type === 'string' ? e.type : undefined,
       code: typeof e.code === 'string' ? e.code : undefined,
+      param: typeof e.param === 'string' ? e.param : undefined,
     };
   } catch {
     return {};
@@ -67,5 +70,6 @@ export function mapOpenAIError(status: number, text: string): UpstreamFailure {
     message: e.message ? safeMessage(e.message) : `The upstream provider refused the request (status ${status}).`,
     retryable: false,
     channelFault: null,
+    param: e.param ?? null,
   };
 }

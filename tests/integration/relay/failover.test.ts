@@ -26,12 +26,12 @@ beforeAll(async () => {
   gw = await startGateway({
     env: { LYSS_COOLDOWN_FAILURES: '100000', LYSS_RELAY_RETRIES: '2' },
     config: basicConfig(upstream.url, {
-      channels: [channel('a1', 10), channel('a2', 10), channel('b', 5), channel('c', 1), channel('k1', 10, ['keyed-model']), channel('k2', 1, ['keyed-model']), channel('solo', 10, ['solo-model'])],
+      channels: [channel('a1', 10), channel('a2', 10), channel('b', 5), channel('c', 1), channel('k1', 10, ['keyed-model']), channel('k2', 1, ['keyed-model']), channel('solo', 10, ['solo-model']), channel('single', 10, ['single-model'])],
       token: { quota: 1e12 },
     }),
   });
   tenantId = await tenantIdOf(gw);
-  for (const name of ['a1', 'a2', 'b', 'c', 'k1', 'k2', 'solo']) ids[name] = (await channelRow(gw, tenantId, name)).id;
+  for (const name of ['a1', 'a2', 'b', 'c', 'k1', 'k2', 'solo', 'single']) ids[name] = (await channelRow(gw, tenantId, name)).id;
 });
 afterAll(async () => {
   await gw?.close();
@@ -115,6 +115,29 @@ describe('failover', () => {
     expect(served()).toHaveLength(2);
     expect(new Set(served())).toEqual(new Set(TIER_1));
     await expectNoReservations();
+  });
+
+  it('an upstream 429 as the last word: the client gets its Retry-After', async () => {
+    upstream.script(() => ({ kind: 'status', status: 429, headers: { 'retry-after': '7' }, body: { error: { message: 'Rate limit reached', type: 'requests', code: 'rate_limit_exceeded' } } }));
+    const res = await fetch(`${gw.baseURL}/chat/completions`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ...hi, model: 'single-model' }),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('7');
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('rate_limit_exceeded');
+    await expectNoReservations();
+  });
+
+  it('an upstream 400 reaches the client with the parameter it blamed', async () => {
+    upstream.script(() => ({ kind: 'status', status: 400, body: { error: { message: "Invalid 'temperature': decimal above maximum value.", type: 'invalid_request_error', param: 'temperature', code: 'decimal_above_max_value' } } }));
+    await expectApiError(sdk(gw).chat.completions.create({ ...hi, model: 'single-model', temperature: 3 }), {
+      status: 400,
+      type: 'invalid_request_error',
+      code: 'decimal_above_max_value',
+      param: 'temperature',
+    });
   });
 
   it('when the whole top tier fails, to the next tier down', async () => {
