@@ -68,7 +68,7 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
   } catch {
     throw new GatewayError(
       'invalid_json',
-      'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. The OpenAI API expects a JSON payload.)',
+      'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. This API expects a JSON payload.)',
     );
   }
 }

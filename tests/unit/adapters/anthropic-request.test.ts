@@ -184,6 +184,12 @@ describe('toAnthropicRequest: messages', () => {
     expect(() => translate({ model: 'x', messages: [{ role: 'function', name: 'f', content: '1' }] })).toThrow(AdapterRequestError);
     expect(() => translate({ model: 'x', n: 2, messages: [{ role: 'user', content: 'hi' }] })).toThrow(/n > 1/);
   });
+
+  it('rejects a conversation of system messages only, naming messages', () => {
+    const attempt = () => translate({ model: 'x', messages: [{ role: 'system', content: 'Be brief.' }] });
+    expect(attempt).toThrow(AdapterRequestError);
+    expect(attempt).toThrow(/at least one user or assistant message/);
+  });
 });
 
 describe('toAnthropicRequest: tools', () => {

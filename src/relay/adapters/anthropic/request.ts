@@ -68,6 +68,8 @@ export function toAnthropicRequest(body: Record<string, unknown>, opts: Anthropi
         throw new AdapterRequestError(`Message role ${JSON.stringify(raw.role)} is not supported for this model.`, `${path}.role`);
     }
   });
+  // Anthropic refuses an empty conversation with a message that would not say which of ours was missing.
+  if (turns.length === 0) throw new AdapterRequestError('This model needs at least one user or assistant message besides system messages.', 'messages');
   for (const turn of turns) orderToolResultsFirst(turn);
 
   const out: Record<string, unknown> = {
