@@ -21,6 +21,8 @@ export const chatRequestSchema = z.looseObject({
   max_completion_tokens: z.number().int().positive().nullish(),
   n: z.number().int().min(1).max(128).nullish(),
   tools: z.array(z.unknown()).nullish(),
+  /** Stored on the conversation (the upstream checks its range). */
+  temperature: z.number().nullish(),
 });
 
 export type ChatRequest = z.infer<typeof chatRequestSchema>;

@@ -34,6 +34,12 @@ export interface UsageRecord {
     /** Only used when the conversation row does not exist yet. */
     title: string;
     systemPrompt: string | null;
+    /**
+     * The request's sampling temperature and its own completion cap; null where it set none (absent from a
+     * record spilled by a release before them).
+     */
+    temperature?: number | null;
+    maxTokens?: number | null;
     /** Messages to add (empty for embeddings, or when the tenant stores no content: counters only). */
     messages: RecordedMessage[];
     /** How many messages this request adds to message_count, stored or not. */

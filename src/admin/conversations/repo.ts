@@ -14,6 +14,8 @@ const columns = {
   title: c.title,
   modelName: c.modelName,
   providerChannelId: c.providerChannelId,
+  temperature: c.temperature,
+  maxTokens: c.maxTokens,
   status: c.status,
   messageCount: c.messageCount,
   tokenUsage: c.tokenUsage,
@@ -27,6 +29,8 @@ export interface ConversationRow {
   title: string;
   modelName: string | null;
   providerChannelId: string | null;
+  temperature: number | null;
+  maxTokens: number | null;
   status: string;
   messageCount: number;
   tokenUsage: number;
@@ -41,6 +45,8 @@ export function conversationJson(r: ConversationRow): ConversationJson {
     title: r.title,
     model_name: r.modelName,
     provider_channel_id: r.providerChannelId,
+    temperature: r.temperature,
+    max_tokens: r.maxTokens,
     status: r.status,
     message_count: r.messageCount,
     token_usage: r.tokenUsage,

@@ -18,6 +18,10 @@ export const conversationSchema = z.object({
   title: z.string(),
   model_name: z.string().nullable(),
   provider_channel_id: z.string().nullable(),
+  /** Of its latest request; null where that request set none. */
+  temperature: z.number().nullable(),
+  /** The latest request's own completion cap (max_completion_tokens, else max_tokens). */
+  max_tokens: z.number().int().nullable(),
   status: z.string(),
   message_count: z.number().int(),
   token_usage: z.number().int(),

@@ -57,7 +57,7 @@ describe('tokens', () => {
     });
     expect(upd.body).toMatchObject({ allowed_models: ['gpt-4o-mini'], allowed_channels: [channels.body.data[0].id], quota: 5000, rate_limit: 7, expires_at: '2099-01-01T00:00:00.000Z' });
     await api.call('PATCH', `/tokens/${r.body.id}`, { token: s.acmeAdmin.token, body: { expires_at: '2000-01-01T00:00:00Z' } });
-    await eventually(async () => expect((await models(r.body.key)).status).toBe(403), 1000);
+    await eventually(async () => expect((await models(r.body.key)).status).toBe(401), 1000);
   });
 
   it('lists with pagination and filters; names are unique per user', async () => {

@@ -13,7 +13,7 @@ beforeAll(async () => {
   ({ upstream, gw, api, s } = await startAdminStack());
   const openai = new OpenAI({ baseURL: gw.baseURL, apiKey: ACME_TOKEN });
   for (let i = 0; i < 3; i++) {
-    await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }] });
+    await openai.chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: `question ${i}` }], ...(i === 1 ? { temperature: 0.5, max_tokens: 64 } : {}) });
   }
   // Usage is written in batches: wait until the three conversations are there.
   await eventually(async () => {
@@ -77,7 +77,7 @@ describe('conversations', () => {
 
     const got = await api.call('GET', `/conversations/${conversationId}`, { token: t });
     expect(got.status).toBe(200);
-    expect(got.body).toMatchObject({ id: conversationId, user_id: s.acmeDev.userId, message_count: 2, messages_truncated: false });
+    expect(got.body).toMatchObject({ id: conversationId, user_id: s.acmeDev.userId, message_count: 2, temperature: 0.5, max_tokens: 64, messages_truncated: false });
     expect(got.body.messages.map((m: { role: string }) => m.role)).toEqual(['user', 'assistant']);
     expect(got.body.messages[0].content).toBe('question 1');
 

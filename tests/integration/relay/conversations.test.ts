@@ -96,6 +96,16 @@ describe('X-Lyss-Conversation-Id', () => {
     expect(conversation.title).toBe('What is the capital of France?');
   });
 
+  it("a conversation keeps its latest request's temperature and max_tokens, null where that one set none", async () => {
+    const { response } = await sdk(gw)
+      .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Be terse.' }], temperature: 0.25, max_completion_tokens: 30 })
+      .withResponse();
+    const id = response.headers.get('x-lyss-conversation-id')!;
+    await eventually(async () => expect(await conversationRow(gw, acme, id)).toMatchObject({ temperature: 0.25, maxTokens: 30 }));
+    await continuing(id).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Be terse.' }, { role: 'assistant', content: DEFAULT_REPLY }, { role: 'user', content: 'More.' }] });
+    await eventually(async () => expect(await conversationRow(gw, acme, id)).toMatchObject({ messageCount: 4, temperature: null, maxTokens: null }));
+  });
+
   it('finds a conversation this instance did not create (from the database)', async () => {
     const id = await start();
     await eventually(async () => expect(await conversationRow(gw, acme, id)).not.toBeNull());
