@@ -9,6 +9,10 @@ export async function chooseChannels(r: RelayDeps, principal: Principal, model: 
   const all = await r.channels.forTenant(principal.tenantId);
   const { served, usable } = candidates(all, principal, model, (id) => r.health.cooling(id), formats);
   if (served === 0) {
+    // Served elsewhere, but only by channels whose API lacks this endpoint (an Anthropic model's embeddings).
+    if (formats && candidates(all, principal, model, () => false).served > 0) {
+      throw new GatewayError('model_not_found', `The model \`${model}\` is not available on this endpoint: the channels serving it offer chat completions only.`, { param: 'model' });
+    }
     throw new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
   }
   if (usable.length === 0) {

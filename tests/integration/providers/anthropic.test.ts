@@ -472,6 +472,20 @@ describe('errors', () => {
     await eventually(async () => expect((await channelRow(gw, 'claude-revoked')).status).toBe(3));
   });
 
+  it('embeddings or legacy completions of a model only Anthropic channels serve: 404 that says so, upstream not called', async () => {
+    for (const call of [
+      client.embeddings.create({ model: 'claude-sonnet', input: 'hi' }),
+      client.completions.create({ model: 'claude-sonnet', prompt: 'hi' }),
+    ]) {
+      const err = await call.catch((e) => e);
+      expect(err).toBeInstanceOf(OpenAI.APIError);
+      expect(err.status).toBe(404);
+      expect(err.error).toMatchObject({ code: 'model_not_found', param: 'model' });
+      expect(err.message).toContain('not available on this endpoint');
+    }
+    expect(mock.requests).toHaveLength(0);
+  });
+
   it('fails over when the stream reports overloaded before any content', async () => {
     mock.script((req) => (req.key === 'sk-ant-main' ? { kind: 'anthropic', errorAfterEvents: { after: 1, type: 'overloaded_error' } } : { kind: 'anthropic', fixture: { text: 'From the backup.' } }));
     const stream = await client.chat.completions.create({ model: 'claude-failover', messages: [{ role: 'user', content: 'Hi' }], stream: true });
