@@ -6,6 +6,7 @@ import type { Served } from './http/server.js';
 import type { Deps } from './deps.js';
 import { requestId } from './http/request-id.js';
 import { relayLane, relayRoutes } from './relay/routes.js';
+import { corsLane } from './http/cors.js';
 import { adminRoutes } from './admin/routes.js';
 import type { StoreFailureStats } from './store/resilient-store.js';
 import { withTimeout } from './with-timeout.js';
@@ -15,7 +16,7 @@ export interface AppEnv {
   Variables: { requestId: string };
 }
 
-/** The app, and the lane the relay's POST endpoints take ahead of it (see NodeLane). */
+/** The app, and the lane the relay's POST endpoints (and /v1's CORS) take ahead of it (see NodeLane). */
 export function createApp(deps: Deps): Served {
   const app = new Hono<AppEnv>();
   app.use('*', requestId());
@@ -48,7 +49,7 @@ export function createApp(deps: Deps): Served {
     deps.logger.error('unhandled error', { err, requestId: c.get('requestId'), path: c.req.path });
     return c.json(errorBody('internal_error', 'The gateway failed to handle this request.'), 500);
   });
-  return { app, lane: relayLane(deps.relay) };
+  return { app, lane: corsLane(deps.config.LYSS_CORS_ORIGINS, relayLane(deps.relay)) };
 }
 
 /** What an operator wants to see while something is down: the usage backlog and the store's failures. */

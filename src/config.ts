@@ -46,6 +46,21 @@ const modelRatios = z
     }
   });
 
+/** `*` (any origin), `none`, or a comma-separated list of origins (`https://app.example.com`). */
+const corsOrigins = z
+  .string()
+  .transform((v, ctx): '*' | string[] => {
+    const list = v.split(',').map((o) => o.trim()).filter(Boolean);
+    if (list.length === 1 && list[0] === '*') return '*';
+    if (list.length === 1 && list[0] === 'none') return [];
+    const bad = list.find((o) => !URL.canParse(o) || new URL(o).origin !== o);
+    if (bad !== undefined || list.length === 0) {
+      ctx.addIssue({ code: 'custom', message: `must be *, none or a comma-separated list of origins like https://app.example.com${bad ? ` (not an origin: ${bad})` : ''}` });
+      return z.NEVER;
+    }
+    return list;
+  });
+
 const booleanish = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
@@ -86,6 +101,7 @@ export const envSchema = z.object({
   LYSS_SESSION_TTL_MS: int(60 * 60_000, 1000),
   LYSS_REFRESH_TTL_MS: int(30 * 24 * 60 * 60_000, 1000),
   LYSS_TRUST_PROXY: booleanish.default(false),
+  LYSS_CORS_ORIGINS: corsOrigins.default('*'),
 });
 
 export type Config = z.infer<typeof envSchema>;

@@ -40,6 +40,14 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LYSS_MODEL_RATIOS: 'not json' })).toThrow(/LYSS_MODEL_RATIOS/);
   });
 
+  it('reads LYSS_CORS_ORIGINS as any origin, none, or a list of origins, and refuses what is not an origin', () => {
+    expect(loadConfig({}).LYSS_CORS_ORIGINS).toBe('*');
+    expect(loadConfig({ LYSS_CORS_ORIGINS: 'none' }).LYSS_CORS_ORIGINS).toEqual([]);
+    expect(loadConfig({ LYSS_CORS_ORIGINS: 'https://a.example, http://localhost:5173' }).LYSS_CORS_ORIGINS).toEqual(['https://a.example', 'http://localhost:5173']);
+    expect(() => loadConfig({ LYSS_CORS_ORIGINS: 'a.example' })).toThrow(/LYSS_CORS_ORIGINS/);
+    expect(() => loadConfig({ LYSS_CORS_ORIGINS: 'https://a.example/app' })).toThrow(/not an origin/);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' }).PORT).toBe(8080);
   });
