@@ -13,9 +13,10 @@ export interface UpstreamFailure {
   param?: string | null;
 }
 
-const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}/g;
+/** Key fragments, and the organisation ids providers name in their messages (the operator's account). */
+const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}|\borg[-_][A-Za-z0-9]{3,}/g;
 
-/** An upstream message safe to show: no key fragments, bounded length. */
+/** An upstream message safe to show: no key fragments or account ids, bounded length. */
 export function safeMessage(message: string): string {
   const clean = message.replace(KEYLIKE, '[redacted]');
   return clean.length > 500 ? `${clean.slice(0, 497)}...` : clean;

@@ -23,12 +23,14 @@ describe('mapAnthropicError', () => {
     expect(map(type)).toEqual({ status, type: openaiType, code, retryable, channelFault, message: expect.any(String) });
   });
 
-  it('never echoes the upstream message', () => {
-    for (const type of ['invalid_request_error', 'authentication_error', 'overloaded_error'] as const) {
-      const out = map(type);
-      expect(out.message).not.toContain('sk-ant');
-      expect(out.message).not.toContain('org_8f2');
+  it('never echoes the upstream message, except what a request got wrong, without keys or account ids', () => {
+    for (const type of ['authentication_error', 'permission_error', 'rate_limit_error', 'overloaded_error'] as const) {
+      expect(map(type).message).not.toContain('upstream detail');
     }
+    const invalid = map('invalid_request_error', 'messages.1.content: field required (org_8f2a9 key sk-ant-abc123456)');
+    expect(invalid.message).toContain('messages.1.content: field required');
+    expect(invalid.message).not.toContain('sk-ant');
+    expect(invalid.message).not.toContain('org_8f2');
   });
 
   it('recognises an empty credit balance (a 400) as a billing fault of the channel', () => {

@@ -9,6 +9,7 @@
  */
 
 import { isRecord, parseJsonObject, str } from './guards.js';
+import { safeMessage } from '../openai-errors.js';
 
 /** A request (or content part) the target format cannot express: the relay answers 400 with it. */
 export class AdapterRequestError extends Error {
@@ -32,7 +33,7 @@ export interface MappedUpstreamError {
   /** OpenAI-style error type. */
   type: string;
   code: string;
-  /** Fixed, safe text: never derived from the upstream body. */
+  /** Our own text, except for a request upstream found invalid: then its words, key-like strings redacted. */
   message: string;
   /**
    * True when another channel may well succeed, so the relay should fail over (before any byte
@@ -214,6 +215,9 @@ export function mapAnthropicErrorObject(status: number | undefined, error: unkno
   } else if (name === 'invalid_request_error' && CONTEXT_TEXT.test(text)) {
     name = 'context_length_exceeded';
   }
+  // What the request got wrong is the client's to know ("messages.1.content: ..."), as on OpenAI channels:
+  // the upstream's words, key-like strings redacted.
+  if (name === 'invalid_request_error' && text) return { ...RULES[name], message: `The upstream provider rejected the request: ${safeMessage(text)}` };
   return { ...RULES[name] };
 }
 
