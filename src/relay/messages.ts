@@ -11,7 +11,7 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
 import { refusalOf } from '../errors.js';
-import { chatRequestSchema, parseRequest } from './chat-request.js';
+import { chatRequestSchema, parseRequest, type ChatRequest } from './chat-request.js';
 import { chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { finish } from './chat.js';
@@ -47,6 +47,32 @@ const messagesRequestSchema = z.looseObject({
   max_tokens: z.number().int().positive(),
   stream: z.boolean().nullish(),
 });
+
+/**
+ * POST /v1/messages/count_tokens: `{"input_tokens": n}` for a Messages request, counted here with the tokenizer
+ * that books the quota (o200k; Claude's own counts run a few percent apart), whatever channel would serve it.
+ * Claude Code asks before every turn to decide when to compact its context; a 404 left it guessing. Nothing is
+ * booked or recorded, as Anthropic does not bill it; the token must still be valid and allowed the model.
+ */
+export function handleCountTokens(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
+  return countTokens(r, incoming, ctx).catch((err: unknown) => sendAnthropicError(r, incoming, ctx, err));
+}
+
+const countTokensSchema = messagesRequestSchema.omit({ max_tokens: true, stream: true });
+
+async function countTokens(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
+  const { principal, body, req: msg } = await intake(r, incoming, countTokensSchema);
+  await chooseChannels(r, principal, msg.model);
+  let req: { messages: ChatRequest['messages']; tools?: ChatRequest['tools'] };
+  try {
+    req = parseRequest(chatRequestSchema, anthropicToOpenAIRequest(body));
+  } catch {
+    // Content only Anthropic runs (server tools...): its text still counts.
+    req = { messages: textOnlyMessages(body) as ChatRequest['messages'] };
+  }
+  const inputTokens = countChatPrompt(req.messages, req.tools);
+  sendJsonText(ctx.res, 200, JSON.stringify({ input_tokens: inputTokens }), baseHeaders(ctx.requestId, { 'request-id': ctx.requestId }));
+}
 
 export function handleMessages(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   return serveMessages(r, incoming, ctx).catch((err: unknown) => {

@@ -11,7 +11,7 @@ import type { RequestContext } from './attempts.js';
 import { handleChat } from './chat.js';
 import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js';
 import { getModel, listModels } from './models.js';
-import { handleMessages } from './messages.js';
+import { handleCountTokens, handleMessages } from './messages.js';
 import { ClientAbort } from './client-abort.js';
 import { baseHeaders, sendJsonText } from './respond.js';
 
@@ -28,6 +28,7 @@ const RELAYED = new Map<string, Handler>([
   ['/v1/completions', handleCompletions],
   ['/v1/embeddings', handleEmbeddings],
   ['/v1/messages', handleMessages],
+  ['/v1/messages/count_tokens', handleCountTokens],
 ]);
 
 /** POSTs to the relay's endpoints, served before Hono builds anything for them (see NodeLane). */

@@ -10,6 +10,9 @@ import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpe
 import { ANTHROPIC_DEFAULT_TEXT, AZURE_DEFAULT_TEXT, startMockProviders, type MockProviders } from '../../helpers/mock-providers.js';
 import { anthropicMessage, anthropicSse, type AnthropicFixture } from '../../helpers/anthropic-wire.js';
 import { conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
+import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
+import { chatRequestSchema, parseRequest } from '../../../src/relay/chat-request.js';
+import { anthropicToOpenAIRequest } from '../../../src/relay/adapters/anthropic/inbound.js';
 
 let openaiUp: MockUpstream;
 let providers: MockProviders;
@@ -415,5 +418,40 @@ describe('errors, in Anthropic shape', () => {
     providers.script(() => ({ kind: 'anthropic-error', type: 'overloaded_error' }));
     const err = await client.messages.create({ model: 'claude-sonnet', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }).catch((e) => e);
     expect(err.error).toEqual({ type: 'error', error: { type: 'overloaded_error', message: expect.any(String) } });
+  });
+});
+
+describe('POST /v1/messages/count_tokens', () => {
+  const messages: Anthropic.MessageParam[] = [{ role: 'user', content: 'What is the weather in Paris?' }];
+  const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Weather for a city', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
+
+  it('counts a request as the quota would (system prompt and tools included), calling no upstream and billing nothing', async () => {
+    await quiesce(gw);
+    const before = await tokenUsedQuota(gw);
+    const bare = await client.messages.countTokens({ model: 'claude-sonnet', messages });
+    const expected = countChatPrompt(parseRequest(chatRequestSchema, anthropicToOpenAIRequest({ model: 'claude-sonnet', messages })).messages);
+    expect(bare).toEqual({ input_tokens: expected });
+    const system = 'You are a meteorologist. '.repeat(20);
+    const full = await client.messages.countTokens({ model: 'claude-sonnet', messages, system, tools });
+    const translated = parseRequest(chatRequestSchema, anthropicToOpenAIRequest({ model: 'claude-sonnet', messages, system, tools }));
+    expect(translated.tools).toHaveLength(1);
+    expect(full).toEqual({ input_tokens: countChatPrompt(translated.messages, translated.tools) });
+    expect(full.input_tokens).toBeGreaterThan(bare.input_tokens + countText(system));
+    // Claude Code's own call, through the SDK's beta surface (`?beta=true`).
+    expect(await client.beta.messages.countTokens({ model: 'gpt-4o-mini', messages })).toEqual({ input_tokens: expected });
+    expect(providers.requests).toHaveLength(0);
+    expect(openaiUp.requests).toHaveLength(0);
+    await quiesce(gw);
+    expect(await tokenUsedQuota(gw)).toBe(before);
+  });
+
+  it('refuses as /v1/messages does: a bad token, an unknown model, a body without messages', async () => {
+    const bad = new Anthropic({ baseURL: gw.url, apiKey: 'lyss-wrong-0000000000000000000000000000', maxRetries: 0 });
+    expect(await bad.messages.countTokens({ model: 'claude-sonnet', messages }).catch((e) => e)).toBeInstanceOf(Anthropic.AuthenticationError);
+    const unknown = await client.messages.countTokens({ model: 'no-such-model', messages }).catch((e) => e);
+    expect(unknown).toBeInstanceOf(Anthropic.NotFoundError);
+    const res = await fetch(`${gw.url}/v1/messages/count_tokens`, { method: 'POST', headers: { 'x-api-key': TEST_TOKEN, 'content-type': 'application/json' }, body: JSON.stringify({ model: 'claude-sonnet' }) });
+    expect(res.status).toBe(400);
+    expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('messages') } });
   });
 });
