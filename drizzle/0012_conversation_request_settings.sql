@@ -2,8 +2,10 @@
 -- request, as its model_name and channel are: until now every conversation the relay wrote kept the column
 -- defaults (0.7 and 4000), whatever its requests asked. NULL where the request set none (the provider's default
 -- applied); max_tokens is the client's own cap (max_completion_tokens, else max_tokens), not the one the quota
--- made. lyss_write_usage (0011) is redefined as it was, with the two fields added to each conversation row of
--- the batch; a writer of the release before sends neither, so its conversations get NULL while both run.
+-- made. An archived conversation that a request continues is active again, as a chat app unarchives a chat
+-- one writes in (it stayed archived, its new messages hidden from a list of active ones).
+-- lyss_write_usage (0011) is redefined as it was, with the two fields added to each conversation row of the
+-- batch; a writer of the release before sends neither, so its conversations get NULL while both run.
 CREATE OR REPLACE FUNCTION lyss_write_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   b record;
@@ -58,6 +60,7 @@ BEGIN
         provider_channel_id = excluded.provider_channel_id,
         temperature = excluded.temperature,
         max_tokens = excluded.max_tokens,
+        status = 'active',
         updated_at = greatest(chat_conversations.updated_at, excluded.updated_at)
         WHERE chat_conversations.tenant_id = excluded.tenant_id
       RETURNING id, tenant_id)

@@ -106,6 +106,14 @@ describe('X-Lyss-Conversation-Id', () => {
     await eventually(async () => expect(await conversationRow(gw, acme, id)).toMatchObject({ messageCount: 4, temperature: null, maxTokens: null }));
   });
 
+  it('an archived conversation that a request continues is active again', async () => {
+    const id = await start();
+    await eventually(async () => expect(await conversationRow(gw, acme, id)).not.toBeNull());
+    await inTenant(gw, acme, (tx) => tx.update(chatConversations).set({ status: 'archived' }).where(eq(chatConversations.id, id)));
+    await continuing(id).chat.completions.create({ model: 'gpt-4o-mini', messages: followUp });
+    await eventually(async () => expect(await conversationRow(gw, acme, id)).toMatchObject({ messageCount: 4, status: 'active' }));
+  });
+
   it('finds a conversation this instance did not create (from the database)', async () => {
     const id = await start();
     await eventually(async () => expect(await conversationRow(gw, acme, id)).not.toBeNull());
