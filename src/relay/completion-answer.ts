@@ -32,10 +32,19 @@ export function upstreamBody(r: RelayDeps, body: Record<string, unknown>, channe
   if (b.stream) out.stream_options = { ...(b.streamOptions ?? {}), include_usage: true };
   if (b.promptTokens !== null) {
     const allowed = Math.floor((r.pricing.tokensFor(b.model, booking.reserved) - b.promptTokens) / b.n);
-    if (b.requestedMax === null || allowed < b.requestedMax) out[b.maxTokensField] = allowed;
+    const cap = b.requestedMax === null ? allowed : Math.min(b.requestedMax, allowed);
+    // The cap goes in the field this channel reads, and lowers the other where the client set it higher: an
+    // upstream that reads that one instead must not run past the reservation either.
+    for (const field of CAP_FIELDS) {
+      const set = body[field];
+      const fits = typeof set === 'number' && set <= cap;
+      if (field === b.maxTokensField ? !fits : set != null && !fits) out[field] = cap;
+    }
   }
   return out;
 }
+
+const CAP_FIELDS = ['max_tokens', 'max_completion_tokens'] as const;
 
 /** How an answer goes out: the headers every answer carries, and what the protocol's translation needs. */
 interface AnswerOptions {

@@ -63,9 +63,11 @@ export const openAIProtocol: Protocol = {
   hold: (data, ctx) => !ctx.includeUsage && isUsageOnlyChunk(data),
   error: mapOpenAIError,
   maxTokensField(channel, body) {
-    if (body.max_completion_tokens != null || body.max_tokens != null) return clientsMaxTokensField(body);
-    // OpenAI's reasoning models refuse max_tokens; compatible vendors often know only max_tokens.
-    return channel.providerName === 'openai' ? 'max_completion_tokens' : 'max_tokens';
+    // Compatible vendors often know only max_tokens, so they always get it (upstreamBody lowers any other cap the
+    // client set alike). OpenAI's reasoning models refuse max_tokens: OpenAI gets the client's own field, or
+    // max_completion_tokens.
+    if (channel.providerName !== 'openai') return 'max_tokens';
+    return body.max_completion_tokens == null && body.max_tokens != null ? 'max_tokens' : 'max_completion_tokens';
   },
 };
 

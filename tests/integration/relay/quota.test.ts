@@ -21,6 +21,7 @@ const SMALL = 'lyss-small-0123456789abcdef0123456789abc';
 const FREE = 'lyss-free-0123456789abcdef0123456789abcd';
 const LEGACY_LIST = 'lyss-legacylist-0123456789abcdef01234567';
 const LEGACY_BEST = 'lyss-legacybest-0123456789abcdef01234567';
+const VENDOR = 'lyss-vendor-0123456789abcdef0123456789ab';
 const Q = 2000;
 const CONCURRENCY = 250;
 const MESSAGES = [{ role: 'user' as const, content: 'hi' }];
@@ -41,7 +42,7 @@ beforeAll(async () => {
   upstream = await startMockUpstream();
   gw = await startGateway({
     config: basicConfig(upstream.url, {
-      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50), { ...channel('free', ['free-model']), rate_limit: 0 }, channel('legacy', ['gpt-3.5-turbo-instruct'])],
+      channels: [channel('main', ['gpt-4o-mini']), channel('burst', ['burst-model']), channel('burst-stream', ['burst-stream-model']), channel('metered', ['metered-model'], 50), { ...channel('free', ['free-model']), rate_limit: 0 }, channel('legacy', ['gpt-3.5-turbo-instruct']), { ...channel('vendor', ['deepseek-chat']), type: 'deepseek' }],
       tokens: [
         token('ci', TEST_TOKEN, -1),
         token('capped', CAPPED, Q),
@@ -50,6 +51,7 @@ beforeAll(async () => {
         { ...token('free', FREE, -1), rate_limit: 0 },
         token('legacy-list', LEGACY_LIST, 300),
         token('legacy-best', LEGACY_BEST, 100),
+        token('vendor', VENDOR, 1000),
       ],
     }),
   });
@@ -138,6 +140,18 @@ describe('max_tokens sent upstream', () => {
     expect(upstream.requests[0]!.body.max_tokens).toBe(Math.floor((300 - countInput(prompts)) / 10));
     await sdk(gw, LEGACY_BEST).completions.create({ model: 'gpt-3.5-turbo-instruct', prompt: 'x', best_of: 5, max_tokens: 50 });
     expect(upstream.requests[1]!.body.max_tokens).toBe(Math.floor((100 - countInput('x')) / 5));
+  });
+
+  it('a compatible vendor gets the cap as max_tokens too, whichever field the client set', async () => {
+    upstream.script(() => ({ kind: 'reply', usage: { prompt: 0, completion: 0 } }));
+    // It may know only max_tokens: a client's max_completion_tokens alone would leave it uncapped.
+    await sdk(gw, VENDOR).chat.completions.create({ model: 'deepseek-chat', messages: MESSAGES, max_completion_tokens: 50 });
+    expect(upstream.requests[0]!.body).toMatchObject({ max_tokens: 50, max_completion_tokens: 50 });
+    await sdk(gw, VENDOR).chat.completions.create({ model: 'deepseek-chat', messages: MESSAGES, max_completion_tokens: 5000 });
+    expect(upstream.requests[1]!.body).toMatchObject({ max_tokens: 1000 - PROMPT, max_completion_tokens: 1000 - PROMPT });
+    // Both set, the larger lowered to the cap.
+    await sdk(gw, VENDOR).chat.completions.create({ model: 'deepseek-chat', messages: MESSAGES, max_tokens: 5000, max_completion_tokens: 40 });
+    expect(upstream.requests[2]!.body).toMatchObject({ max_tokens: 40, max_completion_tokens: 40 });
   });
 
   it('a channel out of quota: 429 insufficient_quota, upstream not called', async () => {
