@@ -2,8 +2,9 @@
 -- request, as its model_name and channel are: until now every conversation the relay wrote kept the column
 -- defaults (0.7 and 4000), whatever its requests asked. NULL where the request set none (the provider's default
 -- applied); max_tokens is the client's own cap (max_completion_tokens, else max_tokens), not the one the quota
--- made. An archived conversation that a request continues is active again, as a chat app unarchives a chat
--- one writes in (it stayed archived, its new messages hidden from a list of active ones).
+-- made, and a record older than the row's last change (a backlog written late) changes neither. An archived
+-- conversation that a request continues after it was archived (archiving sets updated_at) is active again, as a
+-- chat app unarchives a chat one writes in; a late record of a request from before does not undo the archiving.
 -- lyss_write_usage (0011) is redefined as it was, with the two fields added to each conversation row of the
 -- batch; a writer of the release before sends neither, so its conversations get NULL while both run.
 CREATE OR REPLACE FUNCTION lyss_write_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
@@ -58,9 +59,10 @@ BEGIN
         token_usage = least(chat_conversations.token_usage::bigint + excluded.token_usage, 2147483647),
         model_name = excluded.model_name,
         provider_channel_id = excluded.provider_channel_id,
-        temperature = excluded.temperature,
-        max_tokens = excluded.max_tokens,
-        status = 'active',
+        -- A record older than the row's last change (a backlog written late) changes neither.
+        temperature = CASE WHEN excluded.updated_at >= chat_conversations.updated_at THEN excluded.temperature ELSE chat_conversations.temperature END,
+        max_tokens = CASE WHEN excluded.updated_at >= chat_conversations.updated_at THEN excluded.max_tokens ELSE chat_conversations.max_tokens END,
+        status = CASE WHEN chat_conversations.status = 'archived' AND excluded.updated_at > chat_conversations.updated_at THEN 'active' ELSE chat_conversations.status END,
         updated_at = greatest(chat_conversations.updated_at, excluded.updated_at)
         WHERE chat_conversations.tenant_id = excluded.tenant_id
       RETURNING id, tenant_id)

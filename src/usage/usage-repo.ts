@@ -37,9 +37,17 @@ const WRITE_USAGE = 'select lyss_write_usage($1::uuid, $2::json, $3::text[])';
 
 /** Column widths of chat_conversations and chat_messages (varchar(n) counts characters). */
 const WIDTH = { title: 200, model: 100, role: 20, toolCallId: 100 } as const;
-/** The largest values chat_conversations' integer and real columns hold: past them the batch would fail. */
+/** The largest value chat_conversations' integer columns hold: past it the batch would fail. */
 const INT_MAX = 2_147_483_647;
-const REAL_MAX = 3.4e38;
+
+/**
+ * A number as a real column holds it (single precision), or null if it cannot: PostgreSQL refuses what a float
+ * rounds to zero or infinity (1e-50, 1e39) and would fail the batch, where the float would hold 0 and nothing.
+ */
+function realOrNull(value: number): number | null {
+  const single = Math.fround(value);
+  return Number.isFinite(single) ? single : null;
+}
 
 /** Writes `records` once: a second call with the same `batchId` (a retry) changes nothing. */
 export async function writeUsageBatch(db: Db, records: readonly UsageRecord[], batchId: string = newBatchId()): Promise<void> {
@@ -199,7 +207,7 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
       model_name: clip(r.model, WIDTH.model),
       provider_channel_id: r.channelId,
       prompt: c.systemPrompt === null ? null : texts.prompt(c.systemPrompt),
-      temperature: c.temperature != null && Math.abs(c.temperature) < REAL_MAX ? c.temperature : null,
+      temperature: c.temperature == null ? null : realOrNull(c.temperature),
       max_tokens: c.maxTokens == null ? null : Math.min(c.maxTokens, INT_MAX),
       message_count: messages,
       token_usage: tokens,

@@ -8,7 +8,7 @@ import { eq, sql } from 'drizzle-orm';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import { channelRow, conversationRow, expectApiError, inTenant, messageRows, sdk, tenantIdOf, tokenRow } from '../../helpers/relay.js';
-import { authUsers, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
+import { authUsers, chatConversations, chatMessages, providerChannels } from '../../../src/db/schema/index.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 import { writeUsageBatch } from '../../../src/usage/usage-repo.js';
 import { isDataError } from '../../../src/usage/usage-recorder.js';
@@ -543,6 +543,23 @@ describe('usage batches written at once by two processes', () => {
       return (await counted()) - before;
     });
     expect(read).toBeLessThan(40);
+  });
+
+  it("a conversation's settings and status follow its latest request, never a record older than its last change", async () => {
+    const conversationId = crypto.randomUUID();
+    const conversation = (temperature: number | null, maxTokens: number | null) => ({ id: conversationId, title: 'settings', systemPrompt: null, temperature, maxTokens, messageCount: 1, messages: [{ role: 'user', content: 'x', tokenCount: 1 }] });
+    const at = (msAgo: number) => new Date(Date.now() - msAgo).toISOString();
+    const writer = gw.deps.database.usageWriter;
+    // A temperature too small for a real column (PostgreSQL would refuse 1e-50 and fail the batch) is kept as 0.
+    await writeUsageBatch(writer, [{ ...(await ciRecord(2, conversation(1e-50, 30))), at: at(60_000) }]);
+    expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ temperature: 0, maxTokens: 30, messageCount: 1 });
+    await inTenant(gw, acme, (tx) => tx.update(chatConversations).set({ status: 'archived', updatedAt: new Date(Date.now() - 30_000) }).where(eq(chatConversations.id, conversationId)));
+    // A backlog record of a request from before the archiving: counted, but it neither unarchives nor changes the settings.
+    await writeUsageBatch(writer, [{ ...(await ciRecord(2, conversation(0.9, 99))), at: at(45_000) }]);
+    expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ status: 'archived', temperature: 0, maxTokens: 30, messageCount: 2 });
+    // A request after it: active again, with its settings.
+    await writeUsageBatch(writer, [{ ...(await ciRecord(2, conversation(0.5, null))), at: at(0) }]);
+    expect(await conversationRow(gw, acme, conversationId)).toMatchObject({ status: 'active', temperature: 0.5, maxTokens: null, messageCount: 3 });
   });
 
   it('a batch written again under the same id (a retry after a lost reply) changes nothing', async () => {
