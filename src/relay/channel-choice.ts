@@ -8,15 +8,23 @@ import type { RelayDeps } from './relay-deps.js';
 export async function chooseChannels(r: RelayDeps, principal: Principal, model: string, formats?: readonly WireFormat[]): Promise<Channel[]> {
   const all = await r.channels.forTenant(principal.tenantId);
   const { served, usable } = candidates(all, principal, model, (id) => r.health.cooling(id), formats);
-  if (served === 0) {
-    // Served elsewhere, but only by channels whose API lacks this endpoint (an Anthropic model's embeddings).
-    if (formats && candidates(all, principal, model, () => false).served > 0) {
-      throw new GatewayError('model_not_found', `The model \`${model}\` is not available on this endpoint: the channels serving it offer chat completions only.`, { param: 'model' });
-    }
-    throw new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
-  }
+  if (served === 0) throw notServed(all, principal, model, formats);
   if (usable.length === 0) {
     throw new GatewayError('no_available_channel', `No channel is available for the model \`${model}\` right now. Please try again later.`);
   }
   return attemptOrder(usable);
+}
+
+/** Throws as chooseChannels does unless some channel serves the model to this token, cooling down or not. */
+export async function checkServed(r: RelayDeps, principal: Principal, model: string): Promise<void> {
+  const all = await r.channels.forTenant(principal.tenantId);
+  if (candidates(all, principal, model, () => false).served === 0) throw notServed(all, principal, model);
+}
+
+function notServed(all: readonly Channel[], principal: Principal, model: string, formats?: readonly WireFormat[]): GatewayError {
+  // Served elsewhere, but only by channels whose API lacks this endpoint (an Anthropic model's embeddings).
+  if (formats && candidates(all, principal, model, () => false).served > 0) {
+    return new GatewayError('model_not_found', `The model \`${model}\` is not available on this endpoint: the channels serving it offer chat completions only.`, { param: 'model' });
+  }
+  return new GatewayError('model_not_found', `The model \`${model}\` does not exist or you do not have access to it.`, { param: 'model' });
 }

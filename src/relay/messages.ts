@@ -11,8 +11,8 @@ import type { Readable } from 'node:stream';
 import { z } from 'zod';
 import { createParser } from 'eventsource-parser';
 import { refusalOf } from '../errors.js';
-import { chatRequestSchema, parseRequest, type ChatRequest } from './chat-request.js';
-import { chooseChannels } from './channel-choice.js';
+import { chatRequestSchema, parseRequest } from './chat-request.js';
+import { checkServed, chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { finish } from './chat.js';
 import { protocolFor } from './adapters/index.js';
@@ -62,15 +62,17 @@ const countTokensSchema = messagesRequestSchema.omit({ max_tokens: true, stream:
 
 async function countTokens(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req: msg } = await intake(r, incoming, countTokensSchema);
-  await chooseChannels(r, principal, msg.model);
-  let req: { messages: ChatRequest['messages']; tools?: ChatRequest['tools'] };
+  // Nothing goes upstream: channels cooling down do not matter, only that the token may use the model.
+  await checkServed(r, principal, msg.model);
+  let inputTokens: number;
   try {
-    req = parseRequest(chatRequestSchema, anthropicToOpenAIRequest(body));
+    const req = parseRequest(chatRequestSchema, anthropicToOpenAIRequest(body));
+    inputTokens = countChatPrompt(req.messages, req.tools);
   } catch {
-    // Content only Anthropic runs (server tools...): its text still counts.
-    req = { messages: textOnlyMessages(body) as ChatRequest['messages'] };
+    // Content only Anthropic runs (a server tool such as web search): the text, system prompt and tools as written.
+    const system = body.system == null ? [] : [{ role: 'system', content: typeof body.system === 'string' ? body.system : JSON.stringify(body.system) }];
+    inputTokens = countChatPrompt([...system, ...textOnlyMessages(body)], body.tools);
   }
-  const inputTokens = countChatPrompt(req.messages, req.tools);
   sendJsonText(ctx.res, 200, JSON.stringify({ input_tokens: inputTokens }), baseHeaders(ctx.requestId, { 'request-id': ctx.requestId }));
 }
 

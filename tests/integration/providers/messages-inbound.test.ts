@@ -3,7 +3,7 @@
  * request is served by an OpenAI-format channel (translated), an Azure channel (translated) or an Anthropic
  * channel (passed through), always answered in Anthropic's format.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import Anthropic from '@anthropic-ai/sdk';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
@@ -443,6 +443,24 @@ describe('POST /v1/messages/count_tokens', () => {
     expect(openaiUp.requests).toHaveLength(0);
     await quiesce(gw);
     expect(await tokenUsedQuota(gw)).toBe(before);
+  });
+
+  it('a request with a server tool (which only Anthropic runs) still counts its system prompt and tools', async () => {
+    const system = 'You are a meteorologist. '.repeat(20);
+    const plain = await client.messages.countTokens({ model: 'claude-sonnet', messages, system, tools });
+    const withSearch = await client.messages.countTokens({ model: 'claude-sonnet', messages, system, tools: [...tools, { type: 'web_search_20250305', name: 'web_search' }] });
+    expect(withSearch.input_tokens).toBeGreaterThanOrEqual(plain.input_tokens);
+    expect(withSearch.input_tokens).toBeLessThan(plain.input_tokens * 1.5);
+  });
+
+  it('counts while every channel of the model is cooling down: nothing goes upstream', async () => {
+    const health = gw.deps.relay.health;
+    const cooling = vi.spyOn(health, 'cooling').mockReturnValue(true);
+    try {
+      expect((await client.messages.countTokens({ model: 'claude-sonnet', messages })).input_tokens).toBeGreaterThan(0);
+    } finally {
+      cooling.mockRestore();
+    }
   });
 
   it('refuses as /v1/messages does: a bad token, an unknown model, a body without messages', async () => {
