@@ -118,21 +118,26 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
       await release(r.store, booking);
       const failure = plan.error(channel, response.status, text);
       r.logger.warn('upstream error', { requestId: ctx.requestId, channelId: channel.id, status: response.status, body: text.slice(0, 2000) });
-      if (failure.channelFault) r.health.failure(channel, failure.channelFault, `upstream status ${response.status}`);
-      else if (failure.retryable) r.health.failure(channel, 'transient', `upstream status ${response.status}`);
-      tries.last = new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
-        status: failure.status,
-        type: failure.type,
-        code: failure.code,
-        param: failure.param,
-        retryAfterSeconds: failure.status === 429 || failure.status === 503 ? retryAfterSeconds(response.headers['retry-after']) : undefined,
-      });
+      tries.last = judged(r, channel, failure, `upstream status ${response.status}`, response.headers['retry-after']);
       if (!failure.retryable) throw tries.last;
       continue;
     }
     return { channel, booking, response, sentAt };
   }
   throw tries.last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+}
+
+/** Marks the channel as the failure says, and makes the error the client gets if no other channel serves it. */
+function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
+  if (failure.channelFault) r.health.failure(channel, failure.channelFault, reason);
+  else if (failure.retryable) r.health.failure(channel, 'transient', reason);
+  return new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
+    status: failure.status,
+    type: failure.type,
+    code: failure.code,
+    param: failure.param,
+    retryAfterSeconds: failure.status === 429 || failure.status === 503 ? retryAfterSeconds(retryAfter) : undefined,
+  });
 }
 
 /** An upstream's Retry-After (seconds or an HTTP date) in whole seconds, for the client to wait as long. */
@@ -147,6 +152,12 @@ async function failedBeforeFirstByte(r: RelayDeps, ctx: RequestContext, attempt:
   if (!(err instanceof BeforeFirstByteError)) throw err;
   await release(r.store, attempt.booking);
   if (ctx.abort.aborted) return false;
+  if (err.failure) {
+    r.logger.warn('upstream answered with an error', { requestId: ctx.requestId, channelId: attempt.channel.id, code: err.failure.code });
+    tries.last = judged(r, attempt.channel, err.failure, 'upstream answered 200 with an error');
+    if (!err.failure.retryable) throw tries.last;
+    return true;
+  }
   const failure = classifyTransportError(err.causeError);
   r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: attempt.channel.id, ...failure });
   r.health.failure(attempt.channel, 'transient', failure.message);

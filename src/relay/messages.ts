@@ -16,7 +16,7 @@ import { checkServed, chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { finish } from './chat.js';
 import { protocolFor } from './adapters/index.js';
-import type { Protocol, ProtocolContext } from './adapters/protocol.js';
+import { errorInAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
 import { anthropicMessagesCall, asClientError } from './adapters/anthropic-protocol.js';
 import {
   anthropicMessageId,
@@ -134,12 +134,15 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
         summary = summarizeCompletion(fromAnthropicResponse(JSON.parse(raw), { id: messageId, model: msg.model, created: pctx.created }));
         text = raw;
       } else {
-        const completion: unknown = JSON.parse(protocolFor(attempt.channel).reply(raw, pctx) ?? raw);
+        const protocol = protocolFor(attempt.channel);
+        const failure = errorInAnswer(protocol, raw);
+        if (failure) throw new BeforeFirstByteError(new Error('upstream answered 200 with an error body'), failure);
+        const completion: unknown = JSON.parse(protocol.reply(raw, pctx) ?? raw);
         summary = summarizeCompletion(completion);
         text = JSON.stringify(openAIToAnthropicResponse(completion, { id: messageId, model: msg.model }));
       }
     } catch (err) {
-      throw new BeforeFirstByteError(err);
+      throw err instanceof BeforeFirstByteError ? err : new BeforeFirstByteError(err);
     }
     sendJsonText(ctx.res, 200, text, headers);
     return summary;

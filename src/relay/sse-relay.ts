@@ -12,6 +12,7 @@ import type { OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 import type { ClientAbort } from './client-abort.js';
+import type { UpstreamFailure } from './adapters/openai-errors.js';
 import { ChunkSummary, type ReplySummary } from './reply-summary.js';
 
 export interface StreamMapper {
@@ -32,7 +33,11 @@ export interface RelayedStream {
 
 /** Thrown when upstream failed before anything reached the client: the caller may try another channel. */
 export class BeforeFirstByteError extends Error {
-  constructor(readonly causeError: unknown) {
+  constructor(
+    readonly causeError: unknown,
+    /** Set when upstream answered with an error after all (a 200 whose body is one), judged as its status would be. */
+    readonly failure?: UpstreamFailure,
+  ) {
     super('upstream stream failed before its first event');
   }
 }

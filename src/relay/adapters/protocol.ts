@@ -40,8 +40,21 @@ export interface Protocol {
 // of an ordinary chunk.
 const ERROR_EVENT = /^\s*\{\s*"error"\s*:/;
 
-/** An error object where an answer should be (some upstreams answer 200 with one): never served, nor billed. */
-export const isErrorPayload = (text: string): boolean => ERROR_EVENT.test(text);
+/**
+ * An error object where an answer should be (some upstreams answer 200 with one), judged as the status it stands
+ * for would be: a request the upstream found invalid as a 400 (the client's to see, not retried), anything else
+ * as a 502 (another channel may serve it). Null for an answer. Never served, nor billed.
+ */
+export function errorInAnswer(protocol: Protocol, text: string): UpstreamFailure | null {
+  if (!ERROR_EVENT.test(text)) return null;
+  let type: unknown;
+  try {
+    type = (JSON.parse(text) as { error?: { type?: unknown } }).error?.type;
+  } catch {
+    return null;
+  }
+  return protocol.error(typeof type === 'string' && type.includes('invalid_request') ? 400 : 502, text);
+}
 
 // What the gateway's forced include_usage adds to every chunk; a client that did not ask never sees it from
 // OpenAI directly. OpenAI writes it last, so an exact suffix test does it without parsing the JSON.

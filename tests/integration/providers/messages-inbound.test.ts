@@ -394,6 +394,18 @@ describe('errors, in Anthropic shape', () => {
     expect(openaiUp.requests).toHaveLength(0);
   });
 
+  it('an OpenAI-format channel answering 200 with an error object: an error in Anthropic shape, nothing billed', async () => {
+    await quiesce(gw);
+    const before = await tokenUsedQuota(gw);
+    openaiUp.script(() => ({ kind: 'status', status: 200, body: { error: { message: 'The server had an error', type: 'server_error' } } }));
+    const err = await client.messages.create({ model: 'gpt-4o-mini', max_tokens: 8, messages: [{ role: 'user', content: 'Hi' }] }).catch((e) => e);
+    expect(err).toBeInstanceOf(Anthropic.APIError);
+    expect(err.status).toBe(502);
+    expect(err.error).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+    await quiesce(gw);
+    expect(await tokenUsedQuota(gw)).toBe(before);
+  });
+
   it('refuses a server tool an OpenAI channel cannot run, before calling upstream', async () => {
     const res = await raw({ model: 'gpt-4o-mini', max_tokens: 8, tools: [{ type: 'web_search_20250305', name: 'web_search' }], messages: [{ role: 'user', content: 'Hi' }] });
     expect(res.status).toBe(400);

@@ -140,6 +140,14 @@ describe('failover', () => {
     });
   });
 
+  it('an answer of 200 whose body says the request is invalid: the client gets a 400 with its words, no other channel is tried', async () => {
+    failFirst(1, { kind: 'status', status: 200, body: { error: { message: "Invalid 'temperature': decimal above maximum value.", type: 'invalid_request_error', param: 'temperature', code: 'decimal_above_max_value' } } });
+    const err = await expectApiError(sdk(gw).chat.completions.create({ ...hi, temperature: 3 }), { status: 400, type: 'invalid_request_error', code: 'decimal_above_max_value', param: 'temperature' });
+    expect(err.message).toContain("Invalid 'temperature'");
+    expect(served()).toHaveLength(1);
+    await expectNoReservations();
+  });
+
   it('when the whole top tier fails, to the next tier down', async () => {
     failFirst(2, { kind: 'status', status: 500 });
     const r = await sdk(gw).chat.completions.create(hi);
