@@ -7,8 +7,8 @@
 import type { IncomingMessage } from 'node:http';
 import type { NodeLane } from './server.js';
 
-/** Response headers a browser script may read: the request and conversation ids, and when to retry. */
-const EXPOSED = 'x-request-id, x-lyss-conversation-id, retry-after';
+/** Response headers a browser script may read: the request ids (ours, and Anthropic's name for it), the conversation id, when to retry. */
+const EXPOSED = 'x-request-id, request-id, x-lyss-conversation-id, retry-after';
 const METHODS = 'GET, POST, OPTIONS';
 /** How long a browser may reuse a preflight's answer, in seconds. */
 const PREFLIGHT_MAX_AGE = '600';
@@ -20,16 +20,20 @@ const PREFLIGHT_MAX_AGE = '600';
 export function corsLane(origins: '*' | readonly string[], next: NodeLane): NodeLane {
   if (origins !== '*' && origins.length === 0) return next;
   return (req, res) => {
+    if (!isRelayPath(req)) return next(req, res);
+    // When only some origins are allowed every answer depends on the Origin, present or not: a shared cache must
+    // not hand a browser the copy made for another origin, or for none.
+    if (origins !== '*') res.setHeader('vary', 'Origin');
     const origin = req.headers.origin;
-    if (origin === undefined || !isRelayPath(req)) return next(req, res);
+    if (origin === undefined) return next(req, res);
     const allowed = origins === '*' ? '*' : origins.includes(origin) ? origin : null;
     if (allowed !== null) {
       res.setHeader('access-control-allow-origin', allowed);
       res.setHeader('access-control-expose-headers', EXPOSED);
     }
-    // The answer depends on the origin when only some are allowed: caches must keep one per origin.
-    if (origins !== '*') res.setHeader('vary', 'Origin');
     if (req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined) {
+      // The allowed headers echo those asked for.
+      res.setHeader('vary', origins === '*' ? 'Access-Control-Request-Headers' : 'Origin, Access-Control-Request-Headers');
       if (allowed !== null) {
         res.setHeader('access-control-allow-methods', METHODS);
         const asked = req.headers['access-control-request-headers'];

@@ -46,6 +46,7 @@ describe('CORS on /v1', () => {
       'access-control-max-age': '600',
     });
     expect(String(res.headers['access-control-allow-methods'])).toContain('POST');
+    expect(res.headers.vary).toBe('Access-Control-Request-Headers');
   });
 
   it('the answers themselves, relayed or not, let the page read the ids', async () => {
@@ -53,7 +54,7 @@ describe('CORS on /v1', () => {
     expect(res.statusCode).toBe(200);
     expect(((await res.body.json()) as { object: string }).object).toBe('chat.completion');
     expect(res.headers['access-control-allow-origin']).toBe('*');
-    expect(String(res.headers['access-control-expose-headers'])).toContain('x-lyss-conversation-id');
+    expect(String(res.headers['access-control-expose-headers']).split(', ')).toEqual(expect.arrayContaining(['x-request-id', 'request-id', 'x-lyss-conversation-id', 'retry-after']));
     const models = await request(`${open.url}/v1/models`, { headers: { origin: APP, authorization: `Bearer ${TEST_TOKEN}` } });
     await models.body.dump();
     expect(models.statusCode).toBe(200);
@@ -77,6 +78,11 @@ describe('CORS on /v1', () => {
     const otherChat = await chat(listed, 'https://evil.example.com');
     await otherChat.body.dump();
     expect(otherChat.headers['access-control-allow-origin']).toBeUndefined();
+    // Without an Origin too: a shared cache must not serve that copy to a browser of a listed origin.
+    const plain = await request(`${listed.url}/v1/models`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
+    await plain.body.dump();
+    expect(plain.headers.vary).toContain('Origin');
+    expect(plain.headers['access-control-allow-origin']).toBeUndefined();
   });
 
   it('no CORS headers without an Origin, nor on the admin API', async () => {
