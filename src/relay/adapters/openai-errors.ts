@@ -13,8 +13,11 @@ export interface UpstreamFailure {
   param?: string | null;
 }
 
-/** Key fragments, and the organisation ids providers name in their messages (the operator's account). */
-const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}|\borg[-_][A-Za-z0-9]{3,}/g;
+/**
+ * Key fragments, and the organisation and project ids providers name in their messages (the operator's
+ * account: `org-` and `proj_` with a long id, so words such as "org-level" stay).
+ */
+const KEYLIKE = /\b(sk|lyss|key)-[A-Za-z0-9_*-]{6,}|\b(org|proj)[-_][A-Za-z0-9]{12,}/g;
 
 /** An upstream message safe to show: no key fragments or account ids, bounded length. */
 export function safeMessage(message: string): string {

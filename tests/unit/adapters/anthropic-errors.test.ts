@@ -27,10 +27,11 @@ describe('mapAnthropicError', () => {
     for (const type of ['authentication_error', 'permission_error', 'rate_limit_error', 'overloaded_error'] as const) {
       expect(map(type).message).not.toContain('upstream detail');
     }
-    const invalid = map('invalid_request_error', 'messages.1.content: field required (org_8f2a9 key sk-ant-abc123456)');
-    expect(invalid.message).toContain('messages.1.content: field required');
+    const invalid = map('invalid_request_error', 'messages.1.content: field required, an org-level rule (org-8f2a9Kq3LmN0pQ7rXy2Z1bC4, proj_Ab12Cd34Ef56Gh78, key sk-ant-abc123456)');
+    expect(invalid.message).toContain('messages.1.content: field required, an org-level rule');
     expect(invalid.message).not.toContain('sk-ant');
-    expect(invalid.message).not.toContain('org_8f2');
+    expect(invalid.message).not.toContain('org-8f2');
+    expect(invalid.message).not.toContain('proj_Ab12');
   });
 
   it('recognises an empty credit balance (a 400) as a billing fault of the channel', () => {
