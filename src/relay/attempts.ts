@@ -48,6 +48,8 @@ interface Tries {
   calls: number;
   tokenRateBooked: boolean;
   last: GatewayError | null;
+  /** Why a channel's wire format could not express the request: the client's error if no other channel can. */
+  unexpressible: unknown;
 }
 
 /**
@@ -55,7 +57,7 @@ interface Tries {
  * minutes a stream may last held ~1 KB per open stream (bench/README, "Eleventh round").
  */
 export function attemptChannels(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan): Promise<void> {
-  const tries: Tries = { next: 0, calls: 0, tokenRateBooked: false, last: null };
+  const tries: Tries = { next: 0, calls: 0, tokenRateBooked: false, last: null, unexpressible: null };
   const attempt = (): Promise<void> =>
     connect(r, ctx, plan, tries).then((found) => {
       if (!found) return;
@@ -89,16 +91,18 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
     }
     tries.tokenRateBooked = true;
     const booking = booked.booking;
-    tries.calls++;
-    const sentAt = Date.now();
     let call: UpstreamCall;
     try {
       call = plan.build(channel, booking);
     } catch (err) {
-      // A request this channel's wire format cannot express: the client's error, not the channel's.
+      // A request this channel's wire format cannot express (a system-only conversation for Anthropic): a channel
+      // of another format may, and no upstream was called. If none can, it is the client's error.
       await release(r.store, booking);
-      throw err;
+      tries.unexpressible ??= err;
+      continue;
     }
+    tries.calls++;
+    const sentAt = Date.now();
     let response: UpstreamResponse;
     try {
       response = await r.upstream.send(call, ctx.abort);
@@ -124,7 +128,10 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
     }
     return { channel, booking, response, sentAt };
   }
-  throw tries.last ?? new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
+  // An upstream's failure says more than a format's refusal: another try may succeed.
+  if (tries.last) throw tries.last;
+  if (tries.unexpressible) throw tries.unexpressible;
+  throw new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
 }
 
 /** Marks the channel as the failure says, and makes the error the client gets if no other channel serves it. */

@@ -6,11 +6,13 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { ANTHROPIC_DEFAULT_TEXT, startMockProviders, type MockProviders, type ProviderRequest } from '../../helpers/mock-providers.js';
+import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import type { AnthropicErrorTypeFixture, AnthropicFixture, AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
 import { channelRow, conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
 import { countChatPrompt } from '../../../src/relay/tokenize.js';
 
 let mock: MockProviders;
+let openaiUp: MockUpstream;
 let gw: TestGateway;
 let client: OpenAI;
 
@@ -23,6 +25,7 @@ function channel(name: string, key: string, models: string[], extra: Record<stri
 
 beforeAll(async () => {
   mock = await startMockProviders();
+  openaiUp = await startMockUpstream();
   gw = await startGateway({
     // Error-mapping tests fail this channel on purpose: keep it out of cool-down.
     env: { LYSS_COOLDOWN_FAILURES: '1000', LYSS_DEFAULT_MAX_TOKENS: '1234' },
@@ -36,6 +39,9 @@ beforeAll(async () => {
         channel('claude-revoked', 'sk-ant-revoked', ['claude-rotated']),
         channel('claude-spare', 'sk-ant-spare', ['claude-rotated'], { priority: 5 }),
         channel('claude-metered', 'sk-ant-metered', ['claude-metered'], { quota: METERED_QUOTA }),
+        // The same model through an OpenAI-format reseller, one tier down.
+        channel('claude-direct', 'sk-ant-direct', ['claude-both']),
+        { ...channel('claude-resold', 'sk-resold', ['claude-both'], { priority: 5 }), type: 'openai', base_url: openaiUp.url },
       ],
     }),
   });
@@ -44,6 +50,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw?.close();
   await mock?.close();
+  await openaiUp?.close();
 });
 beforeEach(() => {
   mock.requests.length = 0;
@@ -484,6 +491,18 @@ describe('errors', () => {
       expect(err.message).toContain('not available on this endpoint');
     }
     expect(mock.requests).toHaveLength(0);
+  });
+
+  it('a request Anthropic cannot express goes to a channel of another format that serves the model', async () => {
+    openaiUp.reset();
+    const r = await client.chat.completions.create({ model: 'claude-both', messages: [{ role: 'system', content: 'Say hi.' }] });
+    expect(r.choices[0]!.message.content).toBe(DEFAULT_REPLY);
+    expect(mock.requests).toHaveLength(0);
+    expect(openaiUp.requests).toHaveLength(1);
+    // Where no channel can express it, the client hears why.
+    const err = await client.chat.completions.create({ model: 'claude-sonnet', messages: [{ role: 'system', content: 'Say hi.' }] }).catch((e) => e);
+    expect(err.status).toBe(400);
+    expect(err.message).toContain('at least one user or assistant message');
   });
 
   it('fails over when the stream reports overloaded before any content', async () => {
