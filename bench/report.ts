@@ -320,13 +320,7 @@ export function renderMarkdown(r: BenchReport): string {
 function renderWorkers(r: BenchReport, line: (s?: string) => void): void {
   const w = r.workers;
   if (!w) return;
-  if ('skipped' in w) {
-    line('## Default LYSS_WORKERS');
-    line();
-    line(`Skipped: ${w.skipped}.`);
-    line();
-    return;
-  }
+  if ('skipped' in w) return renderSkipped('Default LYSS_WORKERS', w.skipped, line);
   const s = r.settings;
   const { bare, gateway } = w.median;
   const one = r.scenarios.nonStream.median;
@@ -353,6 +347,13 @@ function renderWorkers(r: BenchReport, line: (s?: string) => void): void {
   line();
 }
 
+function renderSkipped(title: string, why: string, line: (s?: string) => void): void {
+  line(`## ${title}`);
+  line();
+  line(`Skipped: ${why}.`);
+  line();
+}
+
 /** A side section's usage check and log, in one sentence each. */
 function sideUsageAndLog(side: SideRun): string {
   const u = side.usage;
@@ -369,13 +370,7 @@ function sideUsageAndLog(side: SideRun): string {
 function renderManyTenants(r: BenchReport, line: (s?: string) => void): void {
   const m = r.manyTenants;
   if (!m) return;
-  if ('skipped' in m) {
-    line('## Many tenants');
-    line();
-    line(`Skipped: ${m.skipped}.`);
-    line();
-    return;
-  }
+  if ('skipped' in m) return renderSkipped('Many tenants', m.skipped, line);
   const s = r.settings;
   const main = r.scenarios;
   line(`## ${m.tenants} tenants`);

@@ -6,7 +6,7 @@ import type { OutgoingHttpHeaders } from 'node:http';
 import type { Channel } from '../channels/channel.js';
 import type { Attempt, RequestContext } from './attempts.js';
 import type { Booking } from './booking.js';
-import { errorInAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
+import { refuseErrorAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
 import { BeforeFirstByteError, relaySse, SSE_HEADERS } from './sse-relay.js';
 import { summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { readBody, sendJsonText } from './respond.js';
@@ -79,8 +79,7 @@ async function relayWhole(ctx: RequestContext, attempt: Attempt, protocol: Proto
   let parsed: unknown;
   try {
     const raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
-    const failure = errorInAnswer(protocol, raw);
-    if (failure) throw new BeforeFirstByteError(new Error('upstream answered 200 with an error body'), failure);
+    refuseErrorAnswer(protocol, raw);
     text = protocol.reply(raw, o.pctx) ?? raw;
     parsed = JSON.parse(text);
   } catch (err) {

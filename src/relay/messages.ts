@@ -16,7 +16,7 @@ import { checkServed, chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { finish } from './chat.js';
 import { protocolFor } from './adapters/index.js';
-import { errorInAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
+import { refuseErrorAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
 import { anthropicMessagesCall, asClientError } from './adapters/anthropic-protocol.js';
 import {
   anthropicMessageId,
@@ -135,8 +135,7 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
         text = raw;
       } else {
         const protocol = protocolFor(attempt.channel);
-        const failure = errorInAnswer(protocol, raw);
-        if (failure) throw new BeforeFirstByteError(new Error('upstream answered 200 with an error body'), failure);
+        refuseErrorAnswer(protocol, raw);
         const completion: unknown = JSON.parse(protocol.reply(raw, pctx) ?? raw);
         summary = summarizeCompletion(completion);
         text = JSON.stringify(openAIToAnthropicResponse(completion, { id: messageId, model: msg.model }));
@@ -160,10 +159,11 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
       if (channel.format === 'anthropic') return anthropicMessagesCall(channel, { ...body, model, max_tokens: maxTokens }, clientHeaders);
       if (!translated) asClientError(untranslatable);
       const out: Record<string, unknown> = { ...translated, model };
-      // OpenAI's reasoning models refuse max_tokens; OpenAI-compatible vendors often know only max_tokens.
+      // The cap goes in the field this channel reads (Protocol.maxTokensField), as for a chat request without one.
       delete out.max_tokens;
-      out[channel.providerName === 'openai' ? 'max_completion_tokens' : 'max_tokens'] = maxTokens;
-      return protocolFor(channel).call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
+      const protocol = protocolFor(channel);
+      out[protocol.maxTokensField(channel, out)] = maxTokens;
+      return protocol.call(channel, '/chat/completions', out, { defaultMaxTokens: r.config.LYSS_DEFAULT_MAX_TOKENS });
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     serve(attempt) {

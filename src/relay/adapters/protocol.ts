@@ -4,7 +4,7 @@
  */
 import type { Channel } from '../../channels/channel.js';
 import type { UpstreamCall } from '../upstream.js';
-import type { StreamMapper } from '../sse-relay.js';
+import { BeforeFirstByteError, type StreamMapper } from '../sse-relay.js';
 import { openAICall, type OpenAIEndpoint } from './openai.js';
 import { mapOpenAIError, type UpstreamFailure } from './openai-errors.js';
 import { isUsageOnlyChunk } from '../reply-summary.js';
@@ -43,17 +43,18 @@ const ERROR_EVENT = /^\s*\{\s*"error"\s*:/;
 /**
  * An error object where an answer should be (some upstreams answer 200 with one), judged as the status it stands
  * for would be: a request the upstream found invalid as a 400 (the client's to see, not retried), anything else
- * as a 502 (another channel may serve it). Null for an answer. Never served, nor billed.
+ * as a 502 (another channel may serve it): throws it as a BeforeFirstByteError, so it is never served, nor billed.
  */
-export function errorInAnswer(protocol: Protocol, text: string): UpstreamFailure | null {
-  if (!ERROR_EVENT.test(text)) return null;
+export function refuseErrorAnswer(protocol: Protocol, text: string): void {
+  if (!ERROR_EVENT.test(text)) return;
   let type: unknown;
   try {
     type = (JSON.parse(text) as { error?: { type?: unknown } }).error?.type;
   } catch {
-    return null;
+    return;
   }
-  return protocol.error(typeof type === 'string' && type.includes('invalid_request') ? 400 : 502, text);
+  const failure = protocol.error(typeof type === 'string' && type.includes('invalid_request') ? 400 : 502, text);
+  throw new BeforeFirstByteError(new Error('upstream answered 200 with an error body'), failure);
 }
 
 // What the gateway's forced include_usage adds to every chunk; a client that did not ask never sees it from
