@@ -31,8 +31,12 @@ export interface AnthropicUsageFixture {
 export interface AnthropicFixture {
   id?: string;
   model?: string;
-  /** A thinking block placed first (extended thinking), to check it is skipped. */
+  /** A thinking block placed first (extended thinking), signed with THINKING_SIGNATURE. */
   thinking?: string;
+  /** A redacted_thinking block after it, with this encrypted data. */
+  redactedThinking?: string;
+  /** usage.output_tokens_details.thinking_tokens (in the Message, and in message_delta's usage). */
+  thinkingTokens?: number;
   text?: string;
   toolUses?: AnthropicToolUseFixture[];
   stopReason: AnthropicStopReasonFixture;
@@ -54,7 +58,7 @@ export interface AnthropicSseFrame {
 
 const DEFAULT_ID = 'msg_013Zva2CMHLNnXjNJJKqJ2EF';
 const DEFAULT_MODEL = 'claude-sonnet-4-5-20250929';
-const SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds';
+export const THINKING_SIGNATURE = 'EqQBCgIYAhIM1gbcDa9GJwZA2b3hGgxBdjrkzLoky3dl1pkiMOYds';
 
 function toolId(i: number, tool: AnthropicToolUseFixture): string {
   return tool.id ?? `toolu_01A09q90qw90lq91783${i}lq9`;
@@ -69,10 +73,15 @@ function usageBlock(u: AnthropicUsageFixture, outputTokens: number): Record<stri
   };
 }
 
+function thinkingDetails(f: AnthropicFixture): Record<string, unknown> {
+  return f.thinkingTokens === undefined ? {} : { output_tokens_details: { thinking_tokens: f.thinkingTokens } };
+}
+
 /** A non-stream Message body, as POST /v1/messages returns it. */
 export function anthropicMessage(f: AnthropicFixture): Record<string, unknown> {
   const content: Array<Record<string, unknown>> = [];
-  if (f.thinking !== undefined) content.push({ type: 'thinking', thinking: f.thinking, signature: SIGNATURE });
+  if (f.thinking !== undefined) content.push({ type: 'thinking', thinking: f.thinking, signature: THINKING_SIGNATURE });
+  if (f.redactedThinking !== undefined) content.push({ type: 'redacted_thinking', data: f.redactedThinking });
   if (f.text !== undefined) content.push({ type: 'text', text: f.text });
   (f.toolUses ?? []).forEach((tool, i) => content.push({ type: 'tool_use', id: toolId(i, tool), name: tool.name, input: tool.input }));
   return {
@@ -83,7 +92,7 @@ export function anthropicMessage(f: AnthropicFixture): Record<string, unknown> {
     content,
     stop_reason: f.stopReason,
     stop_sequence: f.stopSequence ?? null,
-    usage: { ...usageBlock(f.usage, f.usage.output_tokens), service_tier: 'standard' },
+    usage: { ...usageBlock(f.usage, f.usage.output_tokens), service_tier: 'standard', ...thinkingDetails(f) },
   };
 }
 
@@ -135,9 +144,10 @@ export function anthropicSseFrames(f: AnthropicFixture): AnthropicSseFrame[] {
   if (f.thinking !== undefined) {
     const i = start({ type: 'thinking', thinking: '', signature: '' });
     for (const piece of splitText(f.thinking)) push({ type: 'content_block_delta', index: i, delta: { type: 'thinking_delta', thinking: piece } });
-    push({ type: 'content_block_delta', index: i, delta: { type: 'signature_delta', signature: SIGNATURE } });
+    push({ type: 'content_block_delta', index: i, delta: { type: 'signature_delta', signature: THINKING_SIGNATURE } });
     stop(i);
   }
+  if (f.redactedThinking !== undefined) stop(start({ type: 'redacted_thinking', data: f.redactedThinking }));
   if (f.text !== undefined) {
     const i = start({ type: 'text', text: '' });
     for (const piece of f.textChunks ?? splitText(f.text)) push({ type: 'content_block_delta', index: i, delta: { type: 'text_delta', text: piece } });
@@ -153,7 +163,10 @@ export function anthropicSseFrames(f: AnthropicFixture): AnthropicSseFrame[] {
   push({
     type: 'message_delta',
     delta: { stop_reason: f.stopReason, stop_sequence: f.stopSequence ?? null },
-    usage: f.deltaUsage === 'cumulative' ? usageBlock(f.usage, f.usage.output_tokens) : { output_tokens: f.usage.output_tokens },
+    usage: {
+      ...(f.deltaUsage === 'cumulative' ? usageBlock(f.usage, f.usage.output_tokens) : { output_tokens: f.usage.output_tokens }),
+      ...thinkingDetails(f),
+    },
   });
   push({ type: 'message_stop' });
   return frames;

@@ -222,6 +222,13 @@ export function anthropicRequestProblem(headers: IncomingMessage['headers'], bod
     if (typeof tool?.name !== 'string' || typeof tool.input_schema !== 'object') return `tools.${i}: name and input_schema are required`;
   }
   if (body.tool_choice !== undefined && !['auto', 'any', 'tool', 'none'].includes(body.tool_choice?.type)) return 'tool_choice: unknown type';
+  if (body.output_config !== undefined) {
+    const { effort, format, ...rest } = body.output_config ?? {};
+    if (Object.keys(rest).length > 0) return `output_config.${Object.keys(rest)[0]}: Extra inputs are not permitted`;
+    if (effort !== undefined && !['low', 'medium', 'high', 'xhigh', 'max'].includes(effort)) return "output_config.effort: Input should be 'low', 'medium', 'high', 'xhigh' or 'max'";
+    if (format !== undefined && (format?.type !== 'json_schema' || typeof format.schema !== 'object' || format.schema === null)) return 'output_config.format: invalid format';
+  }
+  if (body.thinking !== undefined && !['enabled', 'disabled', 'adaptive', 'between_tools'].includes(body.thinking?.type)) return 'thinking.type: unknown type';
   if (body.tool_choice?.type === 'tool' && typeof body.tool_choice.name !== 'string') return 'tool_choice.name: Field required';
 
   let pendingToolUses: string[] = [];
@@ -234,6 +241,10 @@ export function anthropicRequestProblem(headers: IncomingMessage['headers'], bod
     for (const [j, block] of blocks.entries()) {
       if (!BLOCK_TYPES.has(block?.type)) return `messages.${i}.content.${j}.type: unknown block type`;
       if (block.type === 'text' && (typeof block.text !== 'string' || block.text === '')) return `messages.${i}.content.${j}: text content blocks must be non-empty`;
+      if (block.type === 'thinking' && (m.role !== 'assistant' || typeof block.thinking !== 'string' || typeof block.signature !== 'string' || block.signature === '')) {
+        return `messages.${i}.content.${j}.signature: Field required`;
+      }
+      if (block.type === 'redacted_thinking' && (m.role !== 'assistant' || typeof block.data !== 'string')) return `messages.${i}.content.${j}.data: Field required`;
       if (block.type === 'image') {
         const s = block.source;
         const ok = (s?.type === 'base64' && IMAGE_TYPES.has(s.media_type) && typeof s.data === 'string') || (s?.type === 'url' && /^https?:\/\//.test(s.url));

@@ -34,6 +34,8 @@ export type Behavior =
       kind: 'reply';
       content?: string;
       toolCalls?: { name: string; arguments: string }[];
+      /** DeepSeek-reasoner style: `reasoning_content` in the message, or streamed in deltas before the content. */
+      reasoning?: string;
       /** Reported usage; completion is capped at the request's max_tokens / max_completion_tokens, as a real model stops there. */
       usage?: Usage | null;
       finishReason?: string;
@@ -202,6 +204,7 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
             message: {
               role: 'assistant',
               content: reply.toolCalls ? null : content,
+              ...(reply.reasoning !== undefined ? { reasoning_content: reply.reasoning } : {}),
               refusal: null,
               ...(reply.toolCalls ? { tool_calls: reply.toolCalls.map((t, i) => ({ id: `call_${i}`, type: 'function', function: t })) } : {}),
             },
@@ -246,6 +249,9 @@ async function stream(req: ReceivedRequest, res: ServerResponse, reply: Extract<
     frames.push(withUsage({ ...base, choices: [{ text: '', index: 0, logprobs: null, finish_reason: reply.finishReason ?? 'stop' }] }));
   } else {
     frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }] }));
+    for (const p of reply.reasoning !== undefined ? pieces(reply.reasoning, 3) : []) {
+      frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { content: null, reasoning_content: p }, logprobs: null, finish_reason: null }] }));
+    }
     if (reply.toolCalls) {
       reply.toolCalls.forEach((t, i) => {
         frames.push(withUsage({ ...base, choices: [{ index: 0, delta: { tool_calls: [{ index: i, id: `call_${i}`, type: 'function', function: { name: t.name, arguments: '' } }] }, logprobs: null, finish_reason: null }] }));

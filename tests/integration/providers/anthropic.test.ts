@@ -7,7 +7,7 @@ import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { ANTHROPIC_DEFAULT_TEXT, startMockProviders, type MockProviders, type ProviderRequest } from '../../helpers/mock-providers.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import type { AnthropicErrorTypeFixture, AnthropicFixture, AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
+import { THINKING_SIGNATURE, type AnthropicErrorTypeFixture, type AnthropicFixture, type AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
 import { channelRow, conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
 import { countChatPrompt } from '../../../src/relay/tokenize.js';
 
@@ -333,6 +333,96 @@ describe('streaming', () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toBe(ANTHROPIC_DEFAULT_TEXT);
+  });
+});
+
+describe('reasoning and structured outputs', () => {
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+
+  it('sends reasoning_effort and a json_schema response_format as output_config', async () => {
+    mock.script(() => ({ kind: 'anthropic', fixture: { text: '{"city":"Oslo"}' } }));
+    const r = await client.chat.completions.create({
+      model: 'claude-sonnet',
+      messages: [{ role: 'user', content: 'Capital of Norway, as JSON' }],
+      reasoning_effort: 'minimal',
+      response_format: { type: 'json_schema', json_schema: { name: 'place', strict: true, schema } },
+    });
+    expect(JSON.parse(r.choices[0]!.message.content!)).toEqual({ city: 'Oslo' });
+    expect(lastRequest().body.output_config).toEqual({ effort: 'low', format: { type: 'json_schema', schema } });
+    expect(lastRequest().body).not.toHaveProperty('response_format');
+    expect(lastRequest().body).not.toHaveProperty('reasoning_effort');
+
+    await client.chat.completions.create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'Quick' }], reasoning_effort: 'none' });
+    expect(lastRequest().body.thinking).toEqual({ type: 'disabled' });
+    expect(lastRequest().body).not.toHaveProperty('output_config');
+  });
+
+  it('answers thinking as reasoning_content and thinking_blocks, and stores only the answer', async () => {
+    mock.script(() => ({
+      kind: 'anthropic',
+      fixture: { thinking: 'Norway: Oslo.', text: 'Oslo.', usage: { input_tokens: 20, output_tokens: 30 }, thinkingTokens: 24 },
+    }));
+    const { data, response } = await client.chat.completions
+      .create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'Capital of Norway?' }], reasoning_effort: 'high' })
+      .withResponse();
+    const message = data.choices[0]!.message as OpenAI.ChatCompletionMessage & { reasoning_content?: string; thinking_blocks?: unknown };
+    expect(message.content).toBe('Oslo.');
+    expect(message.reasoning_content).toBe('Norway: Oslo.');
+    expect(message.thinking_blocks).toEqual([{ type: 'thinking', thinking: 'Norway: Oslo.', signature: THINKING_SIGNATURE }]);
+    expect(data.usage).toMatchObject({ completion_tokens: 30, completion_tokens_details: { reasoning_tokens: 24 } });
+    const rows = await eventually(async () => {
+      const r = await conversationMessages(gw, response.headers.get('x-lyss-conversation-id')!);
+      expect(r).toHaveLength(2);
+      return r;
+    });
+    expect(rows[1]).toMatchObject({ role: 'assistant', content: 'Oslo.', token_count: 30 });
+  });
+
+  it('streams thinking as reasoning_content deltas, the signature as thinking_blocks, the text apart', async () => {
+    mock.script(() => ({ kind: 'anthropic', fixture: { thinking: 'Two steps: look up, answer.', text: 'Oslo it is.', thinkingTokens: 9 } }));
+    const stream = await client.chat.completions.create({
+      model: 'claude-sonnet',
+      messages: [{ role: 'user', content: 'Capital of Norway?' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    });
+    type Delta = OpenAI.ChatCompletionChunk.Choice.Delta & { reasoning_content?: string; thinking_blocks?: unknown[] };
+    const deltas: Delta[] = [];
+    let usage: OpenAI.CompletionUsage | null | undefined;
+    for await (const c of stream) {
+      for (const choice of c.choices) deltas.push(choice.delta as Delta);
+      usage = c.usage ?? usage;
+    }
+    expect(deltas.map((d) => d.reasoning_content ?? '').join('')).toBe('Two steps: look up, answer.');
+    expect(deltas.map((d) => d.content ?? '').join('')).toBe('Oslo it is.');
+    expect(deltas.flatMap((d) => d.thinking_blocks ?? [])).toEqual([{ type: 'thinking', signature: THINKING_SIGNATURE }]);
+    expect(usage?.completion_tokens_details?.reasoning_tokens).toBe(9);
+  });
+
+  it('hands thinking_blocks back to Anthropic at the head of the assistant turn that called tools', async () => {
+    const r = await client.chat.completions.create({
+      model: 'claude-sonnet',
+      tools: [{ type: 'function', function: { name: 'get_weather', parameters: { type: 'object', properties: { city: { type: 'string' } } } } }],
+      messages: [
+        { role: 'user', content: 'Weather in Oslo?' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'toolu_01A', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+          // What the gateway handed out with the tool call (LiteLLM's field); the SDK's type does not know it.
+          ...{ thinking_blocks: [{ type: 'thinking', thinking: 'Use the tool.', signature: THINKING_SIGNATURE }] },
+        },
+        { role: 'tool', tool_call_id: 'toolu_01A', content: '-3°C' },
+      ],
+    });
+    expect(r.choices[0]!.message.content).toBe(ANTHROPIC_DEFAULT_TEXT);
+    expect(lastRequest().body.messages[1]).toEqual({
+      role: 'assistant',
+      content: [
+        { type: 'thinking', thinking: 'Use the tool.', signature: THINKING_SIGNATURE },
+        { type: 'tool_use', id: 'toolu_01A', name: 'get_weather', input: { city: 'Oslo' } },
+      ],
+    });
   });
 });
 

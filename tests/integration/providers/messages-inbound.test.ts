@@ -209,6 +209,47 @@ describe('to an OpenAI-format channel', () => {
     ]);
   });
 
+  it("shows a reasoning model's reasoning_content as a thinking block, streamed and not, and stores only the answer", async () => {
+    openaiUp.script(() => ({ kind: 'reply', content: 'Oslo.', reasoning: 'The capital of Norway is Oslo.' }));
+    const { data: msg, response } = await client.messages
+      .create({ model: 'deepseek-chat', max_tokens: 64, messages: [{ role: 'user', content: 'Capital of Norway?' }] })
+      .withResponse();
+    expect(msg.content).toEqual([
+      { type: 'thinking', thinking: 'The capital of Norway is Oslo.', signature: '' },
+      { type: 'text', text: 'Oslo.', citations: null },
+    ]);
+    const rows = await eventually(async () => {
+      const r = await conversationMessages(gw, response.headers.get('x-lyss-conversation-id')!);
+      expect(r).toHaveLength(2);
+      return r;
+    });
+    expect(rows[1]).toMatchObject({ role: 'assistant', content: 'Oslo.' });
+
+    const final = await client.messages.stream({ model: 'deepseek-chat', max_tokens: 64, messages: [{ role: 'user', content: 'Capital of Norway?' }] }).finalMessage();
+    expect(final.content).toEqual([
+      { type: 'thinking', thinking: 'The capital of Norway is Oslo.', signature: '' },
+      { type: 'text', text: 'Oslo.', citations: null },
+    ]);
+
+    // Handed back in the next turn, the unsigned thinking block is left out of the OpenAI request.
+    await client.messages.create({
+      model: 'deepseek-chat',
+      max_tokens: 64,
+      messages: [{ role: 'user', content: 'Capital of Norway?' }, { role: 'assistant', content: final.content }, { role: 'user', content: 'And Sweden?' }],
+    });
+    expect(openaiUp.requests.at(-1)!.body.messages[1]).toEqual({ role: 'assistant', content: 'Oslo.' });
+  });
+
+  it('asks the OpenAI channel for structured outputs when the client sets output_config.format', async () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const res = await raw({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Capital of Norway?' }], output_config: { format: { type: 'json_schema', schema } } });
+    expect(res.status).toBe(200);
+    expect(openaiUp.requests.at(-1)!.body.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } });
+    const bad = await raw({ model: 'gpt-4o-mini', max_tokens: 64, messages: [{ role: 'user', content: 'Hi' }], output_config: { format: { type: 'regex' } } });
+    expect(bad.status).toBe(400);
+    expect(await bad.json()).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+  });
+
   it('sends images as image_url parts', async () => {
     await client.messages.create({
       model: 'gpt-4o-mini',

@@ -140,6 +140,22 @@ describe('anthropicToOpenAIRequest', () => {
     ]);
   });
 
+  it('carries structured outputs over as a strict json_schema response_format, and leaves effort and thinking behind', () => {
+    const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+    const out = translate({
+      model: 'm',
+      max_tokens: 10,
+      messages: [{ role: 'user', content: 'hi' }],
+      thinking: { type: 'enabled', budget_tokens: 2048 },
+      output_config: { effort: 'high', format: { type: 'json_schema', schema } },
+    });
+    expect(out.response_format).toEqual({ type: 'json_schema', json_schema: { name: 'output', schema, strict: true } });
+    expect(out).not.toHaveProperty('reasoning_effort');
+    expect(out).not.toHaveProperty('thinking');
+    expect(translate({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], output_config: { effort: 'low' } })).not.toHaveProperty('response_format');
+    expect(() => translate({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], output_config: { format: { type: 'xml' } } })).toThrow(AdapterRequestError);
+  });
+
   it('rejects server tools an OpenAI channel cannot run', () => {
     expect(() =>
       translate({ model: 'm', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }], tools: [{ type: 'web_search_20250305', name: 'web_search' }] }),
@@ -185,6 +201,22 @@ describe('openAIToAnthropicResponse', () => {
       stop_sequence: null,
       usage: { input_tokens: 20, cache_read_input_tokens: 100, cache_creation_input_tokens: 0, output_tokens: 30 },
     });
+  });
+
+  it('puts the reasoning an OpenAI-compatible model showed first, as a thinking block', () => {
+    const withReasoning = (field: string) => ({
+      ...completion,
+      choices: [{ index: 0, finish_reason: 'stop', logprobs: null, message: { role: 'assistant', content: 'Oslo.', refusal: null, [field]: 'The capital is Oslo.' } }],
+    });
+    for (const field of ['reasoning_content', 'reasoning']) {
+      const out = openAIToAnthropicResponse(withReasoning(field), { id: 'req1', model: 'm' });
+      const typed: Anthropic.Message = out;
+      expect(typed.content).toEqual([
+        { type: 'thinking', thinking: 'The capital is Oslo.', signature: '' },
+        { type: 'text', text: 'Oslo.', citations: null },
+      ]);
+    }
+    expect(openAIToAnthropicResponse(completion, { id: 'req1', model: 'm' }).content.map((b) => b.type)).toEqual(['text', 'tool_use']);
   });
 
   it.each([
@@ -257,6 +289,37 @@ describe('createOpenAIToAnthropicStreamTranslator', () => {
       delta: { stop_reason: 'tool_use', stop_sequence: null },
       usage: { input_tokens: 40, output_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 10 },
     });
+  });
+
+  it('streams reasoning deltas as a thinking block before the text', () => {
+    const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
+    const events = [
+      chunk({ role: 'assistant', content: null, reasoning_content: 'Two ' }),
+      chunk({ reasoning_content: 'cities.' }),
+      chunk({ reasoning: 'vLLM names it reasoning.' }),
+      chunk({ content: 'Paris and Rome.' }),
+      chunk({}, 'stop'),
+    ].flatMap((c) => t.push(JSON.stringify(c)));
+    events.push(...t.push('[DONE]'));
+    expect(events.map((e) => e.event)).toEqual([
+      'message_start',
+      'content_block_start',
+      'ping',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_delta',
+      'content_block_stop',
+      'content_block_start',
+      'content_block_delta',
+      'content_block_stop',
+      'message_delta',
+      'message_stop',
+    ]);
+    expect(events[1]?.data).toEqual({ type: 'content_block_start', index: 0, content_block: { type: 'thinking', thinking: '', signature: '' } });
+    expect(events.slice(3, 6).map((e) => e.data)).toEqual(
+      ['Two ', 'cities.', 'vLLM names it reasoning.'].map((thinking) => ({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking } })),
+    );
+    expect(events[7]?.data).toMatchObject({ index: 1, content_block: { type: 'text' } });
   });
 
   it('closes the message on finish() when [DONE] never came but a finish_reason did', () => {

@@ -294,6 +294,96 @@ describe('toAnthropicRequest: parameters', () => {
   });
 });
 
+describe('toAnthropicRequest: reasoning and structured outputs', () => {
+  const messages = [{ role: 'user', content: 'hi' }];
+  const schema = { type: 'object', properties: { city: { type: 'string' } }, required: ['city'], additionalProperties: false };
+
+  it.each([
+    ['minimal', 'low'],
+    ['low', 'low'],
+    ['medium', 'medium'],
+    ['high', 'high'],
+    ['xhigh', 'xhigh'],
+  ])('maps reasoning_effort %s to output_config.effort %s', (effort, expected) => {
+    const out = translate({ model: 'x', messages, reasoning_effort: effort });
+    expect(out.output_config).toEqual({ effort: expected });
+    expect(out).not.toHaveProperty('thinking');
+  });
+
+  it('turns thinking off for reasoning_effort none, and ignores values it does not know', () => {
+    const none = translate({ model: 'x', messages, reasoning_effort: 'none' });
+    expect(none.thinking).toEqual({ type: 'disabled' });
+    expect(none).not.toHaveProperty('output_config');
+    expect(translate({ model: 'x', messages, reasoning_effort: 'extreme' })).not.toHaveProperty('output_config');
+  });
+
+  it('sends a json_schema response_format as output_config.format, beside the effort', () => {
+    const out = translate({
+      model: 'x',
+      messages,
+      reasoning_effort: 'high',
+      response_format: { type: 'json_schema', json_schema: { name: 'place', strict: true, schema } },
+    });
+    expect(out.output_config).toEqual({ effort: 'high', format: { type: 'json_schema', schema } });
+  });
+
+  it('drops json_object and text response formats, and refuses a json_schema without a schema', () => {
+    expect(translate({ model: 'x', messages, response_format: { type: 'json_object' } })).not.toHaveProperty('output_config');
+    expect(translate({ model: 'x', messages, response_format: { type: 'text' } })).not.toHaveProperty('output_config');
+    const err = (() => {
+      try {
+        translate({ model: 'x', messages, response_format: { type: 'json_schema', json_schema: { name: 'place' } } });
+      } catch (e) {
+        return e;
+      }
+    })();
+    expect(err).toBeInstanceOf(AdapterRequestError);
+    expect((err as AdapterRequestError).param).toBe('response_format.json_schema.schema');
+  });
+
+  it('hands back signed thinking blocks at the head of the assistant turn, and drops unsigned ones', () => {
+    const out = translate({
+      model: 'x',
+      messages: [
+        { role: 'user', content: 'Weather in Oslo?' },
+        {
+          role: 'assistant',
+          content: null,
+          reasoning_content: 'Need the weather tool.',
+          thinking_blocks: [
+            { type: 'thinking', thinking: 'Need the weather tool.', signature: 'sig-1' },
+            { type: 'redacted_thinking', data: 'enc-2' },
+            { type: 'thinking', thinking: 'unsigned, from another model' },
+          ],
+          tool_calls: [{ id: 'toolu_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }],
+        },
+        { role: 'tool', tool_call_id: 'toolu_1', content: '-3°C' },
+      ],
+    });
+    expect((out.messages as Anthropic.MessageParam[])[1]).toEqual({
+      role: 'assistant',
+      content: [
+        { type: 'thinking', thinking: 'Need the weather tool.', signature: 'sig-1' },
+        { type: 'redacted_thinking', data: 'enc-2' },
+        { type: 'tool_use', id: 'toolu_1', name: 'get_weather', input: { city: 'Oslo' } },
+      ],
+    });
+    // A plain text answer with thinking becomes blocks too; without thinking it stays a string.
+    const plain = translate({
+      model: 'x',
+      messages: [
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello.', thinking_blocks: [{ type: 'thinking', thinking: 'Greet back.', signature: 'sig-3' }] },
+        { role: 'user', content: 'Bye' },
+      ],
+    });
+    expect((plain.messages as Anthropic.MessageParam[])[1]!.content).toEqual([
+      { type: 'thinking', thinking: 'Greet back.', signature: 'sig-3' },
+      { type: 'text', text: 'Hello.' },
+    ]);
+  });
+});
+
 describe('anthropicHeaders', () => {
   it('sets x-api-key, anthropic-version (default 2023-06-01) and content-type', () => {
     expect(anthropicHeaders('sk-ant-1')).toEqual({

@@ -1,7 +1,7 @@
 import { describe, it, expect } from 'vitest';
 import type OpenAI from 'openai';
 import { fromAnthropicResponse, usageFromAnthropic } from '../../../src/relay/adapters/anthropic/response.js';
-import { anthropicMessage, type AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
+import { anthropicMessage, THINKING_SIGNATURE, type AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
 
 const ctx = { id: 'chatcmpl-abc', model: 'claude-sonnet', created: 1_700_000_000 };
 const usage = { input_tokens: 10, output_tokens: 5 };
@@ -59,12 +59,32 @@ describe('fromAnthropicResponse', () => {
     expect(out.choices[0]?.finish_reason).toBe('tool_calls');
   });
 
-  it('gives null content for a tool-call-only answer and drops thinking blocks', () => {
-    const msg = anthropicMessage({ thinking: 'The user wants weather.', toolUses: [{ name: 'get_weather', input: { city: 'Oslo' } }], stopReason: 'tool_use', usage });
-    const message = fromAnthropicResponse(msg, ctx).choices[0]?.message;
+  it('gives null content for a tool-call-only answer, its thinking as reasoning_content and thinking_blocks', () => {
+    const msg = anthropicMessage({
+      thinking: 'The user wants weather.',
+      redactedThinking: 'EmwKAhgBEgy3va3pzix',
+      toolUses: [{ name: 'get_weather', input: { city: 'Oslo' } }],
+      stopReason: 'tool_use',
+      usage,
+      thinkingTokens: 7,
+    });
+    const out = fromAnthropicResponse(msg, ctx);
+    const message = out.choices[0]?.message;
     expect(message?.content).toBeNull();
-    expect(message).not.toHaveProperty('reasoning_content');
+    expect(message?.reasoning_content).toBe('The user wants weather.');
+    expect(message?.thinking_blocks).toEqual([
+      { type: 'thinking', thinking: 'The user wants weather.', signature: THINKING_SIGNATURE },
+      { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix' },
+    ]);
     expect(message?.tool_calls).toHaveLength(1);
+    expect(out.usage.completion_tokens_details).toEqual({ reasoning_tokens: 7 });
+  });
+
+  it('adds no reasoning fields to an answer without thinking', () => {
+    const out = fromAnthropicResponse(anthropicMessage({ text: 'Hi', stopReason: 'end_turn', usage }), ctx);
+    expect(out.choices[0]?.message).not.toHaveProperty('reasoning_content');
+    expect(out.choices[0]?.message).not.toHaveProperty('thinking_blocks');
+    expect(out.usage).not.toHaveProperty('completion_tokens_details');
   });
 
   it('joins several text blocks', () => {

@@ -2,7 +2,7 @@ import { describe, it, expect } from 'vitest';
 import type OpenAI from 'openai';
 import { createAnthropicStreamTranslator } from '../../../src/relay/adapters/anthropic/stream.js';
 import type { OpenAIChunk } from '../../../src/relay/adapters/anthropic/wire.js';
-import { anthropicSseFrames, type AnthropicFixture } from '../../helpers/anthropic-wire.js';
+import { anthropicSseFrames, THINKING_SIGNATURE, type AnthropicFixture } from '../../helpers/anthropic-wire.js';
 
 const ctx = { id: 'chatcmpl-1', model: 'claude-sonnet', created: 1_700_000_000 };
 
@@ -84,12 +84,12 @@ describe('createAnthropicStreamTranslator: tool use', () => {
     usage: { input_tokens: 400, output_tokens: 90 },
   };
 
-  it('numbers tool calls 0 and 1 (not Anthropic block indices 2 and 3) and skips thinking', () => {
+  it('numbers tool calls 0 and 1 (not Anthropic block indices 2 and 3), thinking apart from the content', () => {
     const { chunks } = run(fixture);
     const calls = chunks.flatMap((c) => c.choices[0]?.delta.tool_calls ?? []);
     expect([...new Set(calls.map((c) => c.index))]).toEqual([0, 1]);
     expect(text(chunks)).toBe('Checking both.');
-    expect(JSON.stringify(chunks)).not.toContain('Two cities');
+    expect(chunks.map((c) => c.choices[0]?.delta.reasoning_content ?? '').join('')).toBe('Two cities, two calls.');
   });
 
   it('opens each call with id, type, name and arguments "", then streams only argument fragments', () => {
@@ -112,6 +112,40 @@ describe('createAnthropicStreamTranslator: tool use', () => {
     t.push('content_block_start', JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_x', name: 'f', input: { a: 1 } } }));
     const out = t.push('content_block_stop', JSON.stringify({ type: 'content_block_stop', index: 0 }));
     expect(out[0]?.choices[0]?.delta.tool_calls).toEqual([{ index: 0, function: { arguments: '{"a":1}' } }]);
+  });
+});
+
+describe('createAnthropicStreamTranslator: thinking', () => {
+  const fixture: AnthropicFixture = {
+    thinking: 'Plan: greet, then ask.',
+    redactedThinking: 'EmwKAhgBEgy3va3pzix',
+    text: 'Hello! What do you need?',
+    stopReason: 'end_turn',
+    usage: { input_tokens: 30, output_tokens: 40 },
+    thinkingTokens: 25,
+  };
+
+  it('streams thinking as reasoning_content, then its signature and the redacted block as thinking_blocks', () => {
+    const { chunks } = run(fixture, true);
+    const deltas = chunks.flatMap((c) => c.choices.map((ch) => ch.delta));
+    const reasoning = deltas.filter((d) => d.reasoning_content !== undefined);
+    expect(reasoning.map((d) => d.reasoning_content).join('')).toBe('Plan: greet, then ask.');
+    for (const d of reasoning) expect(d).not.toHaveProperty('content');
+    expect(deltas.flatMap((d) => d.thinking_blocks ?? [])).toEqual([
+      { type: 'thinking', signature: THINKING_SIGNATURE },
+      { type: 'redacted_thinking', data: 'EmwKAhgBEgy3va3pzix' },
+    ]);
+    // The signature closes the thinking: it comes after the last reasoning and before any content.
+    const signatureAt = deltas.findIndex((d) => d.thinking_blocks?.[0]?.type === 'thinking');
+    expect(signatureAt).toBeGreaterThan(deltas.findLastIndex((d) => d.reasoning_content !== undefined));
+    expect(signatureAt).toBeLessThan(deltas.findIndex((d) => d.content));
+    expect(text(chunks)).toBe('Hello! What do you need?');
+    expect(chunks.at(-1)?.usage).toMatchObject({ completion_tokens: 40, completion_tokens_details: { reasoning_tokens: 25 } });
+  });
+
+  it('reports no reasoning tokens when the upstream gave none', () => {
+    const { t } = run({ ...fixture, thinkingTokens: undefined }, true);
+    expect(t.usage()).not.toHaveProperty('completion_tokens_details');
   });
 });
 

@@ -24,7 +24,7 @@ import type {
  * relay maps it). Throws AdapterRequestError for what an OpenAI channel cannot run: server tools
  * (web search, code execution...), container uploads, search results. Thinking blocks in the
  * history are dropped: they are the model's own scratch work and an OpenAI model cannot verify
- * their signatures. `top_k`, `thinking` and `service_tier` have no OpenAI counterpart and are dropped.
+ * their signatures. `top_k`, `thinking`, `output_config.effort` and `service_tier` are dropped (see below).
  */
 export function anthropicToOpenAIRequest(body: Record<string, unknown>): Record<string, unknown> {
   const messages: JsonObject[] = [];
@@ -68,6 +68,17 @@ export function anthropicToOpenAIRequest(body: Record<string, unknown>): Record<
     out.stream = true;
     // Anthropic streams always report usage; an OpenAI upstream only does when asked.
     out.stream_options = { include_usage: true };
+  }
+
+  // Structured outputs carry over: the client relies on the schema, so a model that cannot keep to it
+  // should refuse rather than answer free text. `output_config.effort` is left behind with `thinking`:
+  // as reasoning_effort it would fail every OpenAI model that does not reason.
+  const format = isRecord(body.output_config) && isRecord(body.output_config.format) ? body.output_config.format : undefined;
+  if (format) {
+    if (format.type !== 'json_schema' || !isRecord(format.schema)) {
+      throw new AdapterRequestError('output_config.format must be {"type": "json_schema", "schema": {...}}.', 'output_config.format');
+    }
+    out.response_format = { type: 'json_schema', json_schema: { name: 'output', schema: format.schema, strict: true } };
   }
 
   const tools = (arr(body.tools) ?? []).map((tool, i) => toOpenAITool(tool, `tools[${i}]`));
@@ -347,12 +358,25 @@ function messageEnvelope(
   };
 }
 
-/** OpenAI chat.completion -> Anthropic Message (text and tool_use blocks; reasoning is dropped). */
+/**
+ * The reasoning an OpenAI-compatible model showed (DeepSeek's and vLLM's `reasoning_content`, OpenRouter's
+ * and newer vLLM's `reasoning`), which Anthropic clients read as thinking.
+ */
+function reasoningOf(message: JsonObject): string {
+  return str(message.reasoning_content) || str(message.reasoning) || '';
+}
+
+/**
+ * OpenAI chat.completion -> Anthropic Message: a thinking block for the model's reasoning (with an empty
+ * signature: there is none to give, and handed back it is dropped, see above), then text and tool_use blocks.
+ */
 export function openAIToAnthropicResponse(completion: unknown, ctx: InboundResponseContext): AnthropicMessageOut {
   const c = isRecord(completion) ? completion : {};
   const choice = arr(c.choices)?.[0];
   const message = isRecord(choice) && isRecord(choice.message) ? choice.message : {};
   const content: AnthropicContentBlockOut[] = [];
+  const reasoning = reasoningOf(message);
+  if (reasoning !== '') content.push({ type: 'thinking', thinking: reasoning, signature: '' });
   // A structured-output refusal is what the model said, so it becomes the text.
   const text = str(message.content) || str(message.refusal) || '';
   if (text !== '') content.push({ type: 'text', text, citations: null });
@@ -408,7 +432,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
   let pingSent = false;
   let ended = false;
   let nextIndex = 0;
-  let open: { kind: 'text'; index: number } | { kind: 'tool'; index: number } | null = null;
+  let open: { kind: 'text' | 'thinking' | 'tool'; index: number } | null = null;
   const toolIndex = new Map<number, number>(); // OpenAI tool_calls[].index -> Anthropic block index
   let finishReason: unknown = null;
   let sawToolCall = false;
@@ -437,7 +461,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
       pingSent = true;
       events.push({ event: 'ping', data: { type: 'ping' } });
     }
-    open = block.type === 'text' ? { kind: 'text', index } : { kind: 'tool', index };
+    open = { kind: block.type === 'text' || block.type === 'thinking' ? block.type : 'tool', index };
     return index;
   }
 
@@ -506,6 +530,12 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
       const choice = arr(chunk.choices)?.find((c) => isRecord(c) && (c.index ?? 0) === 0);
       if (!isRecord(choice)) return events;
       const delta = isRecord(choice.delta) ? choice.delta : {};
+
+      const reasoning = reasoningOf(delta);
+      if (reasoning) {
+        const index = open?.kind === 'thinking' ? open.index : openBlock(events, { type: 'thinking', thinking: '', signature: '' });
+        events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: reasoning } } });
+      }
 
       const text = str(delta.content);
       if (text) {

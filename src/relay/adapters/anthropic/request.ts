@@ -6,7 +6,9 @@ import type {
   AnthropicBlockParam,
   AnthropicImageBlockParam,
   AnthropicImageMediaType,
+  AnthropicEffort,
   AnthropicMessageParam,
+  AnthropicOutputConfig,
   AnthropicTextBlockParam,
   AnthropicTool,
   AnthropicToolChoice,
@@ -37,7 +39,7 @@ export interface AnthropicRequestOptions {
  * Translates an OpenAI chat request. Throws AdapterRequestError (a 400 for the client) for content
  * Anthropic cannot express: audio parts, file ids, custom tools, n > 1, unknown roles. Fields with no
  * Anthropic counterpart that only tune sampling or output (frequency/presence penalties, logit_bias,
- * logprobs, seed, response_format, service_tier, stream_options, ...) are dropped.
+ * logprobs, seed, a json_object response_format, service_tier, stream_options, ...) are dropped.
  */
 export function toAnthropicRequest(body: Record<string, unknown>, opts: AnthropicRequestOptions): Record<string, unknown> {
   const n = num(body.n);
@@ -95,6 +97,10 @@ export function toAnthropicRequest(body: Record<string, unknown>, opts: Anthropi
 
   const userId = str(body.user) ?? str(body.safety_identifier);
   if (userId) out.metadata = { user_id: userId };
+
+  const outputConfig = convertOutputConfig(body.response_format, body.reasoning_effort);
+  if (outputConfig) out.output_config = outputConfig;
+  if (body.reasoning_effort === 'none') out.thinking = { type: 'disabled' };
 
   const tools = convertTools(body.tools);
   if (tools.length > 0) {
@@ -225,9 +231,8 @@ function toolId(id: string): string {
 function assistantContent(msg: JsonObject, path: string): string | AnthropicBlockParam[] {
   const toolCalls = arr(msg.tool_calls) ?? [];
   const content = msg.content;
-  if (typeof content === 'string' && toolCalls.length === 0) return content;
-
-  const blocks: AnthropicBlockParam[] = [];
+  const blocks: AnthropicBlockParam[] = thinkingBlocks(msg.thinking_blocks);
+  if (typeof content === 'string' && toolCalls.length === 0 && blocks.length === 0) return content;
   if (typeof content === 'string') {
     if (content !== '') blocks.push({ type: 'text', text: content });
   } else if (Array.isArray(content)) {
@@ -241,6 +246,23 @@ function assistantContent(msg: JsonObject, path: string): string | AnthropicBloc
     throw new AdapterRequestError('Assistant content must be a string, parts or null.', `${path}.content`);
   }
   toolCalls.forEach((call, k) => blocks.push(toolUse(call, `${path}.tool_calls[${k}]`)));
+  return blocks;
+}
+
+/**
+ * The thinking blocks of an earlier answer, as the gateway (and LiteLLM) hand them out in
+ * `message.thinking_blocks`. With thinking on, Anthropic wants them back, signature intact, at the head
+ * of the assistant turn that called tools; a block without its signature cannot be verified and is left out.
+ */
+function thinkingBlocks(value: unknown): AnthropicBlockParam[] {
+  const blocks: AnthropicBlockParam[] = [];
+  for (const block of arr(value) ?? []) {
+    if (!isRecord(block)) continue;
+    const signature = str(block.signature);
+    const data = str(block.data);
+    if (block.type === 'thinking' && signature) blocks.push({ type: 'thinking', thinking: str(block.thinking) ?? '', signature });
+    else if (block.type === 'redacted_thinking' && data) blocks.push({ type: 'redacted_thinking', data });
+  }
   return blocks;
 }
 
@@ -284,6 +306,26 @@ function toolResult(msg: JsonObject, path: string): AnthropicToolResultBlockPara
 function stopSequences(stop: unknown): string[] {
   const list = typeof stop === 'string' ? [stop] : (arr(stop) ?? []);
   return list.filter((s): s is string => typeof s === 'string' && s.trim() !== '');
+}
+
+/** OpenAI's effort levels on Anthropic's scale; `none` turns thinking off instead (see the caller). */
+const EFFORT: Readonly<Record<string, AnthropicEffort>> = { minimal: 'low', low: 'low', medium: 'medium', high: 'high', xhigh: 'xhigh' };
+
+/**
+ * `reasoning_effort` becomes `output_config.effort` and a json_schema `response_format` becomes
+ * `output_config.format` (structured outputs): the model is held to the schema, as on OpenAI. A model
+ * without these features answers Anthropic's 400, as OpenAI does for a parameter its model lacks.
+ */
+function convertOutputConfig(responseFormat: unknown, reasoningEffort: unknown): AnthropicOutputConfig | undefined {
+  const config: AnthropicOutputConfig = {};
+  const effort = typeof reasoningEffort === 'string' && Object.hasOwn(EFFORT, reasoningEffort) ? EFFORT[reasoningEffort] : undefined;
+  if (effort) config.effort = effort;
+  if (isRecord(responseFormat) && responseFormat.type === 'json_schema') {
+    const schema = isRecord(responseFormat.json_schema) && isRecord(responseFormat.json_schema.schema) ? responseFormat.json_schema.schema : undefined;
+    if (!schema) throw new AdapterRequestError('A json_schema response_format needs json_schema.schema, a JSON Schema object.', 'response_format.json_schema.schema');
+    config.format = { type: 'json_schema', schema };
+  }
+  return config.effort || config.format ? config : undefined;
 }
 
 function convertTools(tools: unknown): AnthropicTool[] {

@@ -1,7 +1,7 @@
 /** Anthropic Message -> OpenAI chat.completion, plus the stop-reason and usage maps the stream shares. */
 
 import { arr, isRecord, num, str } from './guards.js';
-import type { OpenAIChatCompletion, OpenAIFinishReason, OpenAIToolCall, OpenAIUsage } from './wire.js';
+import type { JsonObject, OpenAIChatCompletion, OpenAIFinishReason, OpenAIThinkingBlock, OpenAIToolCall, OpenAIUsage } from './wire.js';
 
 export interface ResponseContext {
   /** The id the client sees (chatcmpl-...), chosen by the relay. */
@@ -41,27 +41,47 @@ export function usageFromAnthropic(usage: unknown): OpenAIUsage {
   const cacheWrite = num(u.cache_creation_input_tokens) ?? 0;
   const prompt = (num(u.input_tokens) ?? 0) + cacheRead + cacheWrite;
   const completion = num(u.output_tokens) ?? 0;
-  return {
+  const out: OpenAIUsage = {
     prompt_tokens: prompt,
     completion_tokens: completion,
     total_tokens: prompt + completion,
     prompt_tokens_details: { cached_tokens: cacheRead, cache_write_tokens: cacheWrite },
   };
+  const thinking = isRecord(u.output_tokens_details) ? num(u.output_tokens_details.thinking_tokens) : undefined;
+  if (thinking !== undefined) out.completion_tokens_details = { reasoning_tokens: thinking };
+  return out;
+}
+
+/**
+ * A thinking block as OpenAI-format clients get it back: the text goes in `reasoning_content` (the field
+ * DeepSeek, LiteLLM and New-API use), the block itself in `thinking_blocks` so the client can hand it back
+ * (see request.ts). Anything that is not a thinking block is undefined.
+ */
+export function thinkingBlockOut(block: JsonObject): OpenAIThinkingBlock | undefined {
+  if (block.type === 'thinking') return { type: 'thinking', thinking: str(block.thinking) ?? '', signature: str(block.signature) ?? '' };
+  if (block.type === 'redacted_thinking') return { type: 'redacted_thinking', data: str(block.data) ?? '' };
+  return undefined;
 }
 
 /**
  * Translates a non-stream Anthropic Message. Text blocks are concatenated; tool_use blocks become
- * tool_calls (arguments re-serialised as a JSON string). thinking and redacted_thinking blocks are
- * dropped, as the stream translator drops thinking deltas, so a client sees the same answer either
- * way; server tool blocks (web search, code execution) are dropped too.
+ * tool_calls (arguments re-serialised as a JSON string); thinking becomes `reasoning_content` and
+ * `thinking_blocks`, as the stream translator sends it; server tool blocks (web search, code execution)
+ * are dropped.
  */
 export function fromAnthropicResponse(msg: unknown, ctx: ResponseContext): OpenAIChatCompletion {
   const m = isRecord(msg) ? msg : {};
   let text = '';
+  let reasoning = '';
   const toolCalls: OpenAIToolCall[] = [];
+  const thinkingBlocks: OpenAIThinkingBlock[] = [];
   for (const block of arr(m.content) ?? []) {
     if (!isRecord(block)) continue;
-    if (block.type === 'text') text += str(block.text) ?? '';
+    const thinking = thinkingBlockOut(block);
+    if (thinking) {
+      thinkingBlocks.push(thinking);
+      if (thinking.type === 'thinking') reasoning += thinking.thinking;
+    } else if (block.type === 'text') text += str(block.text) ?? '';
     else if (block.type === 'tool_use') {
       toolCalls.push({
         id: str(block.id) ?? '',
@@ -77,6 +97,10 @@ export function fromAnthropicResponse(msg: unknown, ctx: ResponseContext): OpenA
     refusal: null,
   };
   if (toolCalls.length > 0) message.tool_calls = toolCalls;
+  if (thinkingBlocks.length > 0) {
+    message.reasoning_content = reasoning;
+    message.thinking_blocks = thinkingBlocks;
+  }
   return {
     id: ctx.id,
     object: 'chat.completion',

@@ -36,6 +36,7 @@ export interface AnthropicStreamTranslator {
 
 type BlockState =
   | { kind: 'text' }
+  | { kind: 'thinking' }
   | { kind: 'tool'; openaiIndex: number; sawArguments: boolean; input: JsonObject }
   | { kind: 'ignored' };
 
@@ -52,6 +53,7 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
   let completed = false;
   let failure: TranslatedError | null = null;
   let usageSeen = false;
+  let thinkingTokens: number | undefined;
   const rawUsage: Record<UsageKey, number> = {
     input_tokens: 0,
     output_tokens: 0,
@@ -83,10 +85,13 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
       const value = num(usage[key]);
       if (value !== undefined) rawUsage[key] = value;
     }
+    const details = usage.output_tokens_details;
+    if (isRecord(details)) thinkingTokens = num(details.thinking_tokens) ?? thinkingTokens;
   }
 
   function usage(): OpenAIUsage | null {
-    return usageSeen ? usageFromAnthropic(rawUsage) : null;
+    if (!usageSeen) return null;
+    return usageFromAnthropic(thinkingTokens === undefined ? rawUsage : { ...rawUsage, output_tokens_details: { thinking_tokens: thinkingTokens } });
   }
 
   /** Exactly one chunk carries a finish_reason; the usage chunk (choices: []) comes after it. */
@@ -133,9 +138,15 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
         }),
       ];
     }
-    // thinking, redacted_thinking and server tool blocks have no OpenAI form.
-    blocks.set(index, { kind: 'ignored' });
-    return [];
+    // Thinking streams as reasoning_content; its signature and redacted thinking as thinking_blocks.
+    if (block.type === 'thinking') {
+      blocks.set(index, { kind: 'thinking' });
+      const thinking = str(block.thinking);
+      return thinking ? [chunk({ reasoning_content: thinking })] : [];
+    }
+    blocks.set(index, { kind: 'ignored' }); // server tool blocks have no OpenAI form
+    const data = block.type === 'redacted_thinking' ? str(block.data) : undefined;
+    return data ? [chunk({ thinking_blocks: [{ type: 'redacted_thinking', data }] })] : [];
   }
 
   function blockDelta(payload: JsonObject): OpenAIChunk[] {
@@ -153,7 +164,13 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
       state.sawArguments = true;
       return [chunk({ tool_calls: [{ index: state.openaiIndex, function: { arguments: fragment } }] })];
     }
-    return []; // thinking_delta, signature_delta, citations_delta
+    if (state?.kind === 'thinking') {
+      const thinking = delta.type === 'thinking_delta' ? str(delta.thinking) : undefined;
+      if (thinking) return [chunk({ reasoning_content: thinking })];
+      const signature = delta.type === 'signature_delta' ? str(delta.signature) : undefined;
+      if (signature) return [chunk({ thinking_blocks: [{ type: 'thinking', signature }] })];
+    }
+    return []; // citations_delta, and deltas of blocks without an OpenAI form
   }
 
   function blockStop(payload: JsonObject): OpenAIChunk[] {

@@ -56,7 +56,11 @@ export interface AnthropicToolResultBlockParam {
   is_error?: boolean;
 }
 
+/** A thinking block handed back with its signature, or a redacted one with its encrypted data. */
+export type AnthropicThinkingBlockParam = { type: 'thinking'; thinking: string; signature: string } | { type: 'redacted_thinking'; data: string };
+
 export type AnthropicBlockParam =
+  | AnthropicThinkingBlockParam
   | AnthropicTextBlockParam
   | AnthropicImageBlockParam
   | AnthropicDocumentBlockParam
@@ -80,6 +84,13 @@ export type AnthropicToolChoice =
   | { type: 'tool'; name: string; disable_parallel_tool_use?: boolean }
   | { type: 'none' };
 
+export type AnthropicEffort = 'low' | 'medium' | 'high' | 'xhigh' | 'max';
+
+export interface AnthropicOutputConfig {
+  effort?: AnthropicEffort;
+  format?: { type: 'json_schema'; schema: JsonObject };
+}
+
 /** Usage as it appears in a Message and in message_start (message_delta carries a partial copy). */
 export interface AnthropicUsage {
   input_tokens: number;
@@ -90,6 +101,7 @@ export interface AnthropicUsage {
 
 /** Response-side blocks as the inbound endpoint writes them (API version 2026-10-21 shapes). */
 export type AnthropicContentBlockOut =
+  | { type: 'thinking'; thinking: string; signature: string }
   | { type: 'text'; text: string; citations: null }
   | { type: 'tool_use'; id: string; name: string; input: JsonObject; caller: { type: 'direct' } };
 
@@ -138,7 +150,17 @@ export interface OpenAIUsage {
    * Anthropic's cache_creation_input_tokens goes.
    */
   prompt_tokens_details?: { cached_tokens?: number; cache_write_tokens?: number };
+  /** Anthropic's output_tokens_details.thinking_tokens, as OpenAI reports reasoning. */
+  completion_tokens_details?: { reasoning_tokens: number };
 }
+
+/**
+ * A thinking block in an OpenAI-format answer (`message.thinking_blocks`, LiteLLM's field). In a stream
+ * only the signature or the redacted data travels this way; the text comes as `reasoning_content`.
+ */
+export type OpenAIThinkingBlock =
+  | { type: 'thinking'; thinking: string; signature: string }
+  | { type: 'redacted_thinking'; data: string };
 
 export interface OpenAIToolCall {
   id: string;
@@ -158,6 +180,8 @@ export interface OpenAIChatCompletion {
       content: string | null;
       refusal: string | null;
       tool_calls?: OpenAIToolCall[];
+      reasoning_content?: string;
+      thinking_blocks?: OpenAIThinkingBlock[];
     };
     logprobs: null;
     finish_reason: OpenAIFinishReason;
@@ -175,6 +199,8 @@ export interface OpenAIToolCallDelta {
 export interface OpenAIChunkDelta {
   role?: 'assistant';
   content?: string | null;
+  reasoning_content?: string;
+  thinking_blocks?: Array<{ type: 'thinking'; signature: string } | { type: 'redacted_thinking'; data: string }>;
   tool_calls?: OpenAIToolCallDelta[];
 }
 
