@@ -57,7 +57,7 @@ export function usageFromAnthropic(usage: unknown): OpenAIUsage {
  * DeepSeek, LiteLLM and New-API use), the block itself in `thinking_blocks` so the client can hand it back
  * (see request.ts). Anything that is not a thinking block is undefined.
  */
-export function thinkingBlockOut(block: JsonObject): OpenAIThinkingBlock | undefined {
+function thinkingBlockOut(block: JsonObject): OpenAIThinkingBlock | undefined {
   if (block.type === 'thinking') return { type: 'thinking', thinking: str(block.thinking) ?? '', signature: str(block.signature) ?? '' };
   if (block.type === 'redacted_thinking') return { type: 'redacted_thinking', data: str(block.data) ?? '' };
   return undefined;
