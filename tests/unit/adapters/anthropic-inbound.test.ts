@@ -287,7 +287,7 @@ describe('createOpenAIToAnthropicStreamTranslator', () => {
     expect(events[13]?.data).toEqual({
       type: 'message_delta',
       delta: { stop_reason: 'tool_use', stop_sequence: null },
-      usage: { input_tokens: 40, output_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 10 },
+      usage: { input_tokens: 40, output_tokens: 20, cache_creation_input_tokens: 0, cache_read_input_tokens: 10, output_tokens_details: null },
     });
   });
 
@@ -320,6 +320,20 @@ describe('createOpenAIToAnthropicStreamTranslator', () => {
       ['Two ', 'cities.', 'vLLM names it reasoning.'].map((thinking) => ({ type: 'content_block_delta', index: 0, delta: { type: 'thinking_delta', thinking } })),
     );
     expect(events[7]?.data).toMatchObject({ index: 1, content_block: { type: 'text' } });
+  });
+
+  it('reports reasoning tokens as output_tokens_details.thinking_tokens, streamed and not', () => {
+    const usage = { prompt_tokens: 10, completion_tokens: 50, total_tokens: 60, completion_tokens_details: { reasoning_tokens: 42 } };
+    const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
+    const events = [chunk({ content: 'ok' }), chunk({}, 'stop'), { ...base, choices: [], usage }].flatMap((c) => t.push(JSON.stringify(c)));
+    events.push(...t.push('[DONE]'));
+    expect(events.find((e) => e.event === 'message_delta')?.data.usage).toMatchObject({ output_tokens: 50, output_tokens_details: { thinking_tokens: 42 } });
+    expect(t.usage()).toMatchObject({ completion_tokens_details: { reasoning_tokens: 42 } });
+    const message = openAIToAnthropicResponse(
+      { choices: [{ index: 0, finish_reason: 'stop', message: { role: 'assistant', content: 'ok' } }], usage },
+      { id: 'x', model: 'm' },
+    );
+    expect(message.usage.output_tokens_details).toEqual({ thinking_tokens: 42 });
   });
 
   it('closes the message on finish() when [DONE] never came but a finish_reason did', () => {

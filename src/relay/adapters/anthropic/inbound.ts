@@ -291,6 +291,8 @@ interface AnthropicUsageOut {
   output_tokens: number;
   cache_creation_input_tokens: number;
   cache_read_input_tokens: number;
+  /** OpenAI's completion_tokens_details.reasoning_tokens, where the upstream reported it. */
+  output_tokens_details: { thinking_tokens: number } | null;
 }
 
 /** The inverse of usageFromAnthropic: Anthropic's input_tokens excludes cache reads and writes. */
@@ -299,11 +301,13 @@ function anthropicUsageFromOpenAI(usage: unknown): AnthropicUsageOut {
   const details = isRecord(u.prompt_tokens_details) ? u.prompt_tokens_details : {};
   const cacheRead = num(details.cached_tokens) ?? 0;
   const cacheWrite = num(details.cache_write_tokens) ?? 0;
+  const reasoning = isRecord(u.completion_tokens_details) ? num(u.completion_tokens_details.reasoning_tokens) : undefined;
   return {
     input_tokens: Math.max(0, (num(u.prompt_tokens) ?? 0) - cacheRead - cacheWrite),
     output_tokens: num(u.completion_tokens) ?? 0,
     cache_creation_input_tokens: cacheWrite,
     cache_read_input_tokens: cacheRead,
+    output_tokens_details: reasoning === undefined ? null : { thinking_tokens: reasoning },
   };
 }
 
@@ -320,6 +324,8 @@ function openAIUsage(u: JsonObject): OpenAIUsage {
       ...(written !== undefined ? { cache_write_tokens: written } : {}),
     };
   }
+  const reasoning = isRecord(u.completion_tokens_details) ? num(u.completion_tokens_details.reasoning_tokens) : undefined;
+  if (reasoning !== undefined) usage.completion_tokens_details = { reasoning_tokens: reasoning };
   return usage;
 }
 
@@ -350,7 +356,6 @@ function messageEnvelope(
       ...usage,
       cache_creation: null,
       inference_geo: null,
-      output_tokens_details: null,
       server_tool_use: null,
       service_tier: null,
       speed: null,
@@ -442,7 +447,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
   function start(events: AnthropicSseEvent[]): void {
     if (started) return;
     started = true;
-    const usage: AnthropicUsageOut = { input_tokens: ctx.inputTokens ?? 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 };
+    const usage: AnthropicUsageOut = { input_tokens: ctx.inputTokens ?? 0, output_tokens: 0, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens_details: null };
     const message: JsonObject = { ...messageEnvelope(messageId, ctx.model, [], null, usage) };
     events.push({ event: 'message_start', data: { type: 'message_start', message } });
   }
@@ -488,6 +493,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
           output_tokens: usage.output_tokens,
           cache_creation_input_tokens: usage.cache_creation_input_tokens,
           cache_read_input_tokens: usage.cache_read_input_tokens,
+          output_tokens_details: usage.output_tokens_details,
         },
       },
     });

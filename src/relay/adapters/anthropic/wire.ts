@@ -127,7 +127,7 @@ export interface AnthropicMessageOut {
     cache_read_input_tokens: number;
     cache_creation: null;
     inference_geo: null;
-    output_tokens_details: null;
+    output_tokens_details: { thinking_tokens: number } | null;
     server_tool_use: null;
     service_tier: null;
     speed: null;
