@@ -3,7 +3,7 @@
  * weighted random order inside a tier (One-API's rule), so failover stays in the tier before moving down.
  */
 import type { Principal } from '../tokens/principal.js';
-import type { Channel, WireFormat } from './channel.js';
+import type { Channel } from './channel.js';
 import { ChannelStatus } from '../db/schema/provider.js';
 
 /** Whether the principal's user may use the channel at all (config_scope), and the token allows it. */
@@ -32,12 +32,13 @@ export function candidates(
   principal: Principal,
   model: string,
   cooling: (channelId: string) => boolean = () => false,
-  formats?: readonly WireFormat[],
+  /** Whether a channel's API has the endpoint asked for (embeddings are not Anthropic's); all do when absent. */
+  offers?: (channel: Channel) => boolean,
 ): { served: number; usable: Channel[] } {
   let served = 0;
   const usable: Channel[] = [];
   for (const c of channels) {
-    if (!c.models.has(model) || !isVisible(c, principal) || (formats && !formats.includes(c.format))) continue;
+    if (!c.models.has(model) || !isVisible(c, principal) || (offers && !offers(c))) continue;
     served++;
     if (isUsable(c) && !cooling(c.id)) usable.push(c);
   }

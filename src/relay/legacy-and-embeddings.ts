@@ -5,7 +5,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import { completionRequestSchema, embeddingRequestSchema } from './chat-request.js';
-import { chooseChannels } from './channel-choice.js';
+import { chooseChannels, type EndpointScope } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
 import { release } from './booking.js';
 import { protocolFor } from './adapters/index.js';
@@ -18,7 +18,8 @@ import { intake, settleAndRecord } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { Principal } from '../tokens/principal.js';
 
-const OPENAI_FORMATS = ['openai', 'azure'] as const;
+/** Anthropic's API has neither endpoint. */
+const OPENAI_FORMATS: EndpointScope = { offers: (c) => c.format !== 'anthropic', othersOffer: 'offer chat completions only' };
 
 export async function handleCompletions(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req } = await intake(r, incoming, completionRequestSchema);

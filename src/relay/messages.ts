@@ -6,10 +6,8 @@
  * and their answers translated back. Booking, failover, settlement and the usage record are the chat
  * pipeline's (attempts.ts, chat.ts `finish`). Every refusal is in Anthropic's error shape.
  */
-import type { IncomingMessage, OutgoingHttpHeaders, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
+import type { IncomingMessage } from 'node:http';
 import { z } from 'zod';
-import { createParser } from 'eventsource-parser';
 import { refusalOf } from '../errors.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { checkServed, chooseChannels } from './channel-choice.js';
@@ -29,13 +27,12 @@ import {
 import { createAnthropicStreamTranslator } from './adapters/anthropic/stream.js';
 import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
-import { BeforeFirstByteError, relayBody, SSE_HEADERS, type StreamOutcome } from './sse-relay.js';
+import { BeforeFirstByteError, relayEvents, SSE_HEADERS, type EventSink } from './sse-relay.js';
 import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
 import { baseHeaders, readBody, sendJsonText } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
-import type { ClientAbort } from './client-abort.js';
 
 const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 
@@ -118,9 +115,9 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
     const sink = native
       ? nativeSink(pctx)
       : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
-    return relayAnthropicSse({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink }).then((relayed) => {
+    return relayEvents({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink, cutFrame: CUT_FRAME }).then((relayed) => {
       if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
-      return sink.summary.result();
+      return sink.result();
     });
   };
 
@@ -218,36 +215,24 @@ function sseFrame(event: string, data: unknown): string {
   return `event: ${event}\ndata: ${JSON.stringify(data)}\n\n`;
 }
 
-/** How one stream's events are watched, translated and accounted. */
-interface AnthropicSseSink {
-  /** Upstream bytes go to the client unchanged (Anthropic channels); else the text `event` returns does. */
-  passthrough: boolean;
-  /** Watches one upstream event; returns the Anthropic SSE text to send for it ('' when passing through). */
-  event(name: string | undefined, data: string): string;
-  /** Closing text once upstream ended; throws when the answer was cut short. */
-  end(): string;
-  /**
-   * A content block or the final delta went by: from here on the client must see the stream. Until then
-   * nothing is written, so an early upstream error (overloaded right after message_start) fails over.
-   */
-  begun(): boolean;
-  /** An error upstream reported inside the stream. */
-  failed(): TranslatedError | null;
-  /** The answer's OpenAI chunks, summarised as they pass (usage, reply text, tool calls). */
-  summary: ChunkSummary;
-}
+/** After the first byte, a failed stream ends with one `error` event, as Anthropic ends its own. */
+const CUT_FRAME = sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' }));
 
+/**
+ * An Anthropic stream begins, for the client, at its first content block or its final delta: until then
+ * nothing is written, so an early upstream error (overloaded right after message_start) fails over.
+ */
 const BEGINS = new Set(['content_block_start', 'message_delta', 'message_stop']);
 
 /** Anthropic channel: bytes pass through; events are read through the Anthropic->OpenAI translator for accounting. */
-function nativeSink(pctx: ProtocolContext): AnthropicSseSink {
+function nativeSink(pctx: ProtocolContext): EventSink {
   const t = createAnthropicStreamTranslator({ id: pctx.id, model: pctx.model, created: pctx.created, includeUsage: true });
   const summary = new ChunkSummary();
   let begun = false;
   let stopped = false;
   return {
     passthrough: true,
-    summary,
+    result: () => summary.result(),
     event(name, data) {
       // Anthropic names every event; the payload's own type (its first field) covers a server that does not.
       const type = name ?? /"type"\s*:\s*"([a-z_]+)"/.exec(data)?.[1];
@@ -268,7 +253,7 @@ function nativeSink(pctx: ProtocolContext): AnthropicSseSink {
 }
 
 /** OpenAI-format channel: chunks are translated to Anthropic's events and summarised for accounting. */
-function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number | undefined }): AnthropicSseSink {
+function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number | undefined }): EventSink {
   const mapper = protocol.streamMapper(pctx);
   const t = createOpenAIToAnthropicStreamTranslator(msg);
   const summary = new ChunkSummary();
@@ -291,7 +276,7 @@ function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: s
   };
   return {
     passthrough: false,
-    summary,
+    result: () => summary.result(),
     event: (name, data) => push(mapper.map(name, data)),
     end() {
       const failedBefore = t.error() !== null;
@@ -306,60 +291,3 @@ function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: s
   };
 }
 
-/**
- * Writes an Anthropic SSE answer, driven by the body's events (relayBody). Nothing is written before the
- * answer begins, so a failure up to then rejects with BeforeFirstByteError and attemptChannels tries the next
- * channel. After that, a failure ends the stream with one `error` event, as Anthropic does.
- */
-function relayAnthropicSse(o: {
-  body: Readable;
-  res: ServerResponse;
-  headers: OutgoingHttpHeaders;
-  abort: ClientAbort;
-  sink: AnthropicSseSink;
-}): Promise<{ outcome: StreamOutcome; error: unknown }> {
-  const { res, sink } = o;
-  let headers: OutgoingHttpHeaders | null = o.headers;
-  let out = '';
-  let raw: Buffer[] = [];
-  let started = false;
-  const parser = createParser({ onEvent: (e) => (out += sink.event(e.event, e.data)) });
-  const decoder = new TextDecoder();
-
-  /** Writes what is pending once the answer has begun (or `force`); false when the socket asks to wait for 'drain'. */
-  const flush = (force: boolean): boolean => {
-    if (!started) {
-      if (!force && !sink.begun()) return true;
-      started = true;
-      res.writeHead(200, headers!);
-      headers = null;
-    }
-    const data = sink.passthrough ? Buffer.concat(raw) : out;
-    raw = [];
-    out = '';
-    return data.length === 0 || res.write(data);
-  };
-
-  return relayBody<{ outcome: StreamOutcome; error: unknown }>(o.body, res, o.abort, {
-    read(chunk) {
-      if (sink.passthrough) raw.push(chunk);
-      parser.feed(decoder.decode(chunk, { stream: true }));
-      const failure = sink.failed();
-      if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
-      return flush(false) ? 'more' : 'wait';
-    },
-    finish() {
-      out += sink.end();
-      flush(true);
-      res.end();
-      const failure = sink.failed();
-      return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
-    },
-    started: () => started,
-    cut(err) {
-      res.end(sseFrame('error', openAIErrorToAnthropic(502, { message: 'The upstream stream was interrupted.' })));
-      return { outcome: 'upstream_cut', error: err };
-    },
-    gone: (err) => ({ outcome: 'client_closed', error: err }),
-  });
-}

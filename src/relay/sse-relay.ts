@@ -265,3 +265,79 @@ export function relayBody<R>(body: Readable, res: ServerResponse, abort: ClientA
     body.on('data', onData);
   });
 }
+
+/** How one stream's events are watched, translated and accounted (relayEvents). */
+export interface EventSink {
+  /** Upstream bytes go to the client unchanged; else the text `event` returns does. */
+  passthrough: boolean;
+  /** Watches one upstream event; returns the SSE text to send for it ('' when passing through). */
+  event(name: string | undefined, data: string): string;
+  /** Closing text once upstream ended; throws when the answer was cut short. */
+  end(): string;
+  /** From here on the client must see the stream; until then nothing is written, so a failure can fail over. */
+  begun(): boolean;
+  /** An error upstream reported inside the stream. */
+  failed(): { code: string; message: string } | null;
+  /** What the answer said (usage, reply text, tool calls), summarised as it passed. */
+  result(): ReplySummary;
+}
+
+/**
+ * Relays a stream of named events (Anthropic's, the Responses API's), driven by the body's events (relayBody).
+ * Nothing is written before the sink says the answer has begun, so a failure up to then rejects with
+ * BeforeFirstByteError and attemptChannels tries the next channel. After that, a failure ends the stream with
+ * `cutFrame`.
+ */
+export function relayEvents(o: {
+  body: Readable;
+  res: ServerResponse;
+  headers: OutgoingHttpHeaders;
+  abort: ClientAbort;
+  sink: EventSink;
+  cutFrame: string;
+}): Promise<{ outcome: StreamOutcome; error: unknown }> {
+  const { res, sink, cutFrame } = o;
+  let headers: OutgoingHttpHeaders | null = o.headers;
+  let out = '';
+  let raw: Buffer[] = [];
+  let started = false;
+  const parser = createParser({ onEvent: (e) => (out += sink.event(e.event, e.data)) });
+  const decoder = new TextDecoder();
+
+  /** Writes what is pending once the answer has begun (or `force`); false when the socket asks to wait for 'drain'. */
+  const flush = (force: boolean): boolean => {
+    if (!started) {
+      if (!force && !sink.begun()) return true;
+      started = true;
+      res.writeHead(200, headers!);
+      headers = null;
+    }
+    const data = sink.passthrough ? Buffer.concat(raw) : out;
+    raw = [];
+    out = '';
+    return data.length === 0 || res.write(data);
+  };
+
+  return relayBody<{ outcome: StreamOutcome; error: unknown }>(o.body, res, o.abort, {
+    read(chunk) {
+      if (sink.passthrough) raw.push(chunk);
+      parser.feed(decoder.decode(chunk, { stream: true }));
+      const failure = sink.failed();
+      if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
+      return flush(false) ? 'more' : 'wait';
+    },
+    finish() {
+      out += sink.end();
+      flush(true);
+      res.end();
+      const failure = sink.failed();
+      return failure ? { outcome: 'upstream_cut', error: failure } : { outcome: 'done', error: null };
+    },
+    started: () => started,
+    cut(err) {
+      res.end(cutFrame);
+      return { outcome: 'upstream_cut', error: err };
+    },
+    gone: (err) => ({ outcome: 'client_closed', error: err }),
+  });
+}

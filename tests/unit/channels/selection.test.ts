@@ -139,9 +139,9 @@ describe('candidates', () => {
     expect(served).toBe(8);
   });
 
-  it('keeps only the wire formats asked for, and counts only those as serving', () => {
+  it('keeps only the channels that offer the endpoint, and counts only those as serving', () => {
     const list = [channel('openai', 1, 1), channel('claude', 1, 1, { format: 'anthropic' })];
-    const { served, usable } = candidates(list, principal(), 'm', undefined, ['anthropic']);
+    const { served, usable } = candidates(list, principal(), 'm', undefined, (c) => c.format === 'anthropic');
     expect(usable.map((c) => c.id)).toEqual(['claude']);
     expect(served).toBe(1);
   });
