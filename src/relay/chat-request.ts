@@ -44,6 +44,19 @@ export const embeddingRequestSchema = z.looseObject({
   encoding_format: z.enum(['float', 'base64']).nullish(),
 });
 
+/** POST /v1/responses: what the gateway reads of it; `input` items are read leniently (responses.ts). */
+export const responsesRequestSchema = z.looseObject({
+  model: z.string().min(1).max(256),
+  input: z.union([z.string(), z.array(z.unknown())]).nullish(),
+  instructions: z.string().nullish(),
+  stream: z.boolean().nullish(),
+  max_output_tokens: z.number().int().positive().nullish(),
+  tools: z.array(z.unknown()).nullish(),
+  temperature: z.number().nullish(),
+});
+
+export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;
+
 /**
  * Validates `body`; the first problem becomes a 400 naming its parameter, with OpenAI's codes
  * (`missing_required_parameter`, `invalid_type`, `invalid_value`).

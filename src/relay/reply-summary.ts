@@ -40,6 +40,32 @@ export function summarizeCompletion(body: unknown): ReplySummary {
   return { content, toolCalls, usage: readUsage(b.usage), finishReason: typeof choice?.finish_reason === 'string' ? choice.finish_reason : null };
 }
 
+/**
+ * A Responses API Response object (the whole answer, or the one its stream's response.completed carries): the
+ * text of its message items, its function calls, its usage (input_tokens / output_tokens).
+ */
+export function summarizeResponse(body: unknown): ReplySummary {
+  const b = (body ?? {}) as { output?: unknown; usage?: { input_tokens?: unknown; output_tokens?: unknown } | null; status?: unknown };
+  const content = new TextParts();
+  const toolCalls: StoredToolCall[] = [];
+  for (const item of Array.isArray(b.output) ? (b.output as Record<string, unknown>[]) : []) {
+    if (!item || typeof item !== 'object') continue;
+    if (item.type === 'message' && Array.isArray(item.content)) {
+      for (const part of item.content as Record<string, unknown>[]) {
+        const text = part?.type === 'output_text' ? part.text : part?.type === 'refusal' ? part.refusal : undefined;
+        if (typeof text === 'string') content.add(text);
+      }
+    } else if (item.type === 'function_call' && typeof item.name === 'string') {
+      const id = typeof item.call_id === 'string' ? item.call_id : '';
+      toolCalls.push({ id, type: 'function', function: { name: item.name, arguments: typeof item.arguments === 'string' ? item.arguments : '' } });
+    }
+  }
+  const u = b.usage;
+  const usage = u && typeof u === 'object' ? readUsage({ prompt_tokens: u.input_tokens, completion_tokens: u.output_tokens }) : null;
+  const finishReason = b.status === 'incomplete' ? 'length' : b.status === 'completed' ? (toolCalls.length > 0 ? 'tool_calls' : 'stop') : null;
+  return { content: content.toString(), toolCalls, usage, finishReason };
+}
+
 interface ChunkDelta {
   content?: string | null;
   tool_calls?: { index?: number; id?: string; type?: string; function?: { name?: string; arguments?: string } }[];

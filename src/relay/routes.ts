@@ -12,6 +12,7 @@ import { handleChat } from './chat.js';
 import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js';
 import { getModel, listModels } from './models.js';
 import { handleCountTokens, handleMessages } from './messages.js';
+import { handleResponses } from './responses.js';
 import { ClientAbort } from './client-abort.js';
 import { baseHeaders, sendJsonText } from './respond.js';
 
@@ -29,6 +30,7 @@ const RELAYED = new Map<string, Handler>([
   ['/v1/embeddings', handleEmbeddings],
   ['/v1/messages', handleMessages],
   ['/v1/messages/count_tokens', handleCountTokens],
+  ['/v1/responses', handleResponses],
 ]);
 
 /** POSTs to the relay's endpoints, served before Hono builds anything for them (see NodeLane). */
@@ -84,7 +86,7 @@ export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
   app.get('/models', (c) => listModels(r, c));
   app.get('/models/:id{.+}', (c) => getModel(r, c));
   // POSTs to these never reach Hono (relayLane takes them).
-  for (const path of ['/chat/completions', '/completions', '/embeddings']) {
+  for (const path of ['/chat/completions', '/completions', '/embeddings', '/responses']) {
     app.all(path, () => {
       throw new GatewayError('method_not_allowed', 'Only POST is supported on this endpoint.');
     });

@@ -8,6 +8,7 @@
  * (`${mock.url}/a`, `${mock.url}/b`) and tell them apart with `channelOf(request)`.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
+import { responsesBody, responsesEvents, responsesSseFrame, type ResponsesFixture } from './responses-wire.js';
 import type { AddressInfo } from 'node:net';
 
 export interface ReceivedRequest {
@@ -187,6 +188,7 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
   if (req.path.includes('/embeddings')) return embeddings(req, res);
   const legacy = req.path.endsWith('/completions') && !req.path.endsWith('/chat/completions');
   const reply: Extract<Behavior, { kind: 'reply' }> = b.kind === 'reply' ? b : { kind: 'reply', content: b.content, chunks: b.chunks };
+  if (req.path.endsWith('/responses')) return responses(req, res, reply, b.kind === 'cut' ? b : null);
   if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b : null, legacy);
   const usage = reply.usage === null ? undefined : usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE));
   const content = reply.content ?? DEFAULT_REPLY;
@@ -216,6 +218,39 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
       };
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(JSON.stringify(json));
+}
+
+/** POST /v1/responses: the Responses API's object, or its event stream (which has no [DONE]). */
+async function responses(req: ReceivedRequest, res: ServerResponse, reply: Extract<Behavior, { kind: 'reply' }>, cut: Extract<Behavior, { kind: 'cut' }> | null): Promise<void> {
+  const usage = reply.usage ?? DEFAULT_USAGE;
+  const cap = req.body?.max_output_tokens;
+  const output = typeof cap === 'number' ? Math.min(usage.completion, cap) : usage.completion;
+  const fixture: ResponsesFixture = {
+    model: req.body.model,
+    ...(reply.toolCalls ? { functionCalls: reply.toolCalls } : { text: reply.content ?? DEFAULT_REPLY }),
+    usage: { input: usage.prompt, output },
+    status: output < usage.completion ? 'incomplete' : 'completed',
+    textChunks: reply.chunks ?? 3,
+  };
+  if (!req.body?.stream) {
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(responsesBody(fixture, req.body)));
+    return;
+  }
+  res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache', connection: 'keep-alive' });
+  const events = responsesEvents(fixture, req.body);
+  for (let i = 0; i < events.length; i++) {
+    if (cut && i === cut.afterChunks) {
+      await sleep(30);
+      res.socket?.destroy();
+      return;
+    }
+    if (res.destroyed) return;
+    res.write(responsesSseFrame(events[i]!));
+    req.framesSent++;
+    if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
+  }
+  res.end();
 }
 
 function usageOf(u: Usage) {

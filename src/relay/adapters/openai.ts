@@ -12,7 +12,7 @@ const API_PREFIX: Record<string, string> = {
   zhipu: '/api/paas/v4',
 };
 
-export type OpenAIEndpoint = '/chat/completions' | '/completions' | '/embeddings';
+export type OpenAIEndpoint = '/chat/completions' | '/completions' | '/embeddings' | '/responses';
 
 /** A base URL that already ends in a version segment (`.../v1`, `.../v4`) is used as it is. */
 export function openAIUrl(channel: Channel, endpoint: OpenAIEndpoint): { origin: string; path: string } {
