@@ -51,6 +51,10 @@ export function translateDbError(err: unknown): unknown {
     case '22007':
     case '22008':
       return new GatewayError('invalid_request_error', 'A value is not valid for this resource.');
+    // A NUL character (the request checks should have caught it) or text the database cannot encode.
+    case '22021':
+    case '22P05':
+      return new GatewayError('invalid_request_error', 'A text value holds a character the database cannot store (such as NUL).');
     case '42501':
       return new GatewayError('forbidden', 'This change is not allowed.');
     default:

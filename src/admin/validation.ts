@@ -1,6 +1,7 @@
 /** Request input through zod: the first problem becomes a 400 whose `param` names the field. */
 import { z } from 'zod';
 import { GatewayError } from '../errors.js';
+import { nulPath } from '../nul-text.js';
 
 /** `models[0]`, `model_mapping.gpt-4o`: the field as a client would spell it. */
 export function fieldPath(path: readonly PropertyKey[]): string {
@@ -22,6 +23,11 @@ export type InputPart = 'body' | 'query' | 'path';
 
 /** Parses `raw` or throws a 400 naming the first bad field (an unknown field is named as such). */
 export function parseInput<S extends z.ZodType>(schema: S, raw: unknown, part: InputPart): z.output<S> {
+  const nul = nulPath(raw);
+  if (nul) {
+    const param = fieldPath(nul);
+    throw new GatewayError('invalid_request_error', `${param || `The request ${part}`}: must not contain NUL characters (\\u0000)`, { param: param || null });
+  }
   const parsed = schema.safeParse(raw);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0]!;

@@ -4,6 +4,7 @@
  * checks that need the database (provider types, references to existing rows) happen in apply.ts.
  */
 import { readFile } from 'node:fs/promises';
+import { nulPath } from '../nul-text.js';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { userRoles } from '../db/schema/auth.js';
@@ -161,6 +162,8 @@ function lineCol(content: string, offset: number): [number, number] {
 /** Plain data -> ParsedConfig, or a SetupError naming every bad entry. */
 export function validateConfig(raw: unknown, source = 'config'): ParsedConfig {
   if (raw === null || raw === undefined) throw new SetupError([`${source}: the file is empty`], 'invalid config file');
+  const nul = nulPath(raw);
+  if (nul) throw new SetupError([`${describePath(raw, nul) || source}: must not contain NUL characters (\\u0000)`], `invalid config file ${source}`);
   const parsed = configFileSchema.safeParse(raw);
   if (!parsed.success) {
     throw new SetupError(parsed.error.issues.flatMap((i) => formatIssue(i, raw)), `invalid config file ${source}`);
@@ -230,7 +233,7 @@ export function describePath(raw: unknown, path: readonly PropertyKey[]): string
 function entryLabel(entry: unknown): string | undefined {
   if (entry === null || typeof entry !== 'object' || Array.isArray(entry)) return undefined;
   const e = entry as Record<string, unknown>;
-  for (const key of ['slug', 'name', 'email']) if (typeof e[key] === 'string' && e[key] !== '') return e[key];
+  for (const key of ['slug', 'name', 'email']) if (typeof e[key] === 'string' && e[key] !== '' && !e[key].includes('\0')) return e[key];
   return undefined;
 }
 

@@ -41,6 +41,17 @@ describe('bad input is a 400 naming the field', () => {
     expectField(await api.call('PATCH', `/tenants/${s.acmeAdmin.tenantId}`, { token: s.superAdmin.token, body: { settings: { store_content: 'no' } } }), 'settings.store_content');
   });
 
+  it('a NUL character in any text, body or query: a 400 naming the field, never a 500', async () => {
+    const t = s.acmeAdmin.token;
+    expectField(await api.call('POST', '/groups', { token: t, body: { name: 'g\u0000' } }), 'name');
+    expectField(await api.call('POST', '/channels', { token: t, body: { ...channel, models: ['ok', 'm\u0000'] } }), 'models[1]');
+    expectField(await api.call('POST', '/tokens', { token: t, body: { name: 'x', allowed_models: ['\u0000'] } }), 'allowed_models[0]');
+    expectField(await api.call('PATCH', '/auth/me', { token: s.acmeDev.token, body: { full_name: 'a\u0000' } }), 'full_name');
+    expectField(await api.call('POST', '/users', { token: t, body: { email: 'n@acme.test', password: PASSWORD, full_name: 'N\u0000' } }), 'full_name');
+    expectField(await api.call('GET', '/users', { token: t, query: { q: '\u0000' } }), 'q');
+    expectField(await api.call('GET', '/usage', { token: t, query: { group_by: 'model', model: 'a\u0000' } }), 'model');
+  });
+
   it('missing required fields', async () => {
     expectField(await api.call('POST', '/channels', { token: s.acmeAdmin.token, body: { name: 'x', type: 'openai', models: ['m'] } }), 'key');
     expectField(await api.call('POST', '/users', { token: s.acmeAdmin.token, body: { email: 'b@acme.test' } }), 'password');

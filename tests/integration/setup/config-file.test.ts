@@ -123,6 +123,13 @@ describe('config file parsing', () => {
     expect(dup).toEqual(['tenants[0] (acme).tokens[1] (other).key: duplicate token key (also tenants[0] (acme).tokens[0] (ci).key)']);
   });
 
+  it('refuses a NUL character anywhere, naming where (PostgreSQL text cannot hold one)', () => {
+    expect(problemsOf(() => validateConfig(minimal({ channels: [channel({ name: 'n\0x' })] })))).toEqual(['tenants[0] (acme).channels[0].name: must not contain NUL characters (\\u0000)']);
+    expect(problemsOf(() => validateConfig(minimal({ channels: [channel({ model_mapping: { 'gpt\0': 'x' } })] })))).toEqual([
+      'tenants[0] (acme).channels[0] (openai-main).model_mapping.gpt\0: must not contain NUL characters (\\u0000)',
+    ]);
+  });
+
   it('rejects duplicates and incoherent channel scopes', () => {
     const user = { email: 'dev@acme.test', password: 'long enough password', role: 'end_user' };
     const problems = problemsOf(() =>
