@@ -70,6 +70,10 @@ export async function updateUserAs(tx: Db, actor: Actor, tenantId: string, id: s
   if (target.id === actor.userId) {
     if (v.role !== undefined && v.role !== target.role) throw new GatewayError('forbidden', 'role: you cannot change your own role', { param: 'role' });
     if (v.status !== undefined && v.status !== 'active') throw new GatewayError('forbidden', 'status: you cannot deactivate yourself', { param: 'status' });
+    // Otherwise a stolen session would be an account taken over: your own password changes where the current one is asked.
+    if (hashedPassword !== undefined) {
+      throw new GatewayError('forbidden', 'password: change your own password with POST /api/auth/password, which asks for the current one', { param: 'password' });
+    }
   }
   if (v.email !== undefined && (await emailTaken(tx, v.email, id))) throw new GatewayError('conflict', 'email: already exists', { param: 'email' });
   const reactivating = v.status === 'active' && target.status !== 'active';

@@ -280,6 +280,9 @@ describe('no one raises their own rights', () => {
     expectError(await api.call('PATCH', `/users/${s.acmeOther.userId}`, { token: t, body: { role: 'super_admin' } }), 403, 'forbidden', 'role');
     expectError(await api.call('PATCH', `/users/${s.acmeAdmin.userId}`, { token: t, body: { role: 'end_user' } }), 403, 'forbidden', 'role');
     expectError(await api.call('POST', `/users/${s.acmeAdmin.userId}/deactivate`, { token: t }), 403, 'forbidden', 'status');
+    // Their own password only through /auth/password, which asks for the current one: a stolen session is not an account.
+    expectError(await api.call('PATCH', `/users/${s.acmeAdmin.userId}`, { token: t, body: { password: 'hijacked-password-123' } }), 403, 'forbidden', 'password');
+    expect((await api.call('POST', '/auth/login', { body: { tenant: 'acme', email: 'admin@acme.test', password: 'hijacked-password-123' } })).status).toBe(401);
 
     const sa = await api.call('POST', `/tenants/${s.acmeAdmin.tenantId}/users`, { token: s.superAdmin.token, body: { email: 'sa@acme.test', password: PASSWORD, role: 'super_admin' } });
     expect(sa.status).toBe(201);
