@@ -1,7 +1,7 @@
 /** provider_tokens queries for the admin API (inside the tenant's transaction). Never selects the digest. */
-import { and, asc, count, eq, ilike, ne, type SQL } from 'drizzle-orm';
+import { and, asc, count, eq, gt, ilike, isNull, lte, ne, or, sql, type SQL } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
-import { providerTokens } from '../../db/schema/index.js';
+import { providerTokens, TokenStatus } from '../../db/schema/index.js';
 import { bounds, iso, likePattern, type PageQuery } from '../pagination.js';
 import type { TokenJson } from './schemas.js';
 
@@ -42,6 +42,22 @@ export interface TokenRow {
 
 const statusNames: Record<number, TokenJson['status']> = { 1: 'enabled', 2: 'disabled', 3: 'expired' };
 
+/**
+ * Nothing writes `expired` when a token's expires_at passes (the relay refuses it by the date), so an enabled token
+ * past its date is shown, and filtered, as expired; a disabled one stays disabled.
+ */
+function statusOf(r: Pick<TokenRow, 'status' | 'expiresAt'>, now = Date.now()): TokenJson['status'] {
+  if (r.status === TokenStatus.enabled && r.expiresAt !== null && r.expiresAt.getTime() <= now) return 'expired';
+  return statusNames[r.status] ?? 'disabled';
+}
+
+function statusCondition(status: number): SQL | undefined {
+  const past = and(eq(k.status, TokenStatus.enabled), lte(k.expiresAt, sql`now()`));
+  if (status === TokenStatus.expired) return or(eq(k.status, TokenStatus.expired), past);
+  if (status === TokenStatus.enabled) return and(eq(k.status, TokenStatus.enabled), or(isNull(k.expiresAt), gt(k.expiresAt, sql`now()`)));
+  return eq(k.status, status);
+}
+
 export function tokenJson(r: TokenRow): TokenJson {
   return {
     id: r.id,
@@ -53,7 +69,7 @@ export function tokenJson(r: TokenRow): TokenJson {
     quota: r.quota,
     used_quota: r.usedQuota,
     rate_limit: r.rateLimit,
-    status: statusNames[r.status] ?? 'disabled',
+    status: statusOf(r),
     expires_at: iso(r.expiresAt),
     last_used_at: iso(r.lastUsedAt),
     created_at: r.createdAt.toISOString(),
@@ -70,7 +86,7 @@ export interface TokenFilter {
 function conditions(f: TokenFilter): SQL | undefined {
   return and(
     f.userId ? eq(k.userId, f.userId) : undefined,
-    f.status !== undefined ? eq(k.status, f.status) : undefined,
+    f.status !== undefined ? statusCondition(f.status) : undefined,
     f.q ? ilike(k.name, likePattern(f.q)) : undefined,
   );
 }

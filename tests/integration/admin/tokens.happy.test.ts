@@ -56,8 +56,17 @@ describe('tokens', () => {
       body: { allowed_models: ['gpt-4o-mini'], allowed_channels: [channels.body.data[0].id], quota: 5000, rate_limit: 7, expires_at: '2099-01-01T00:00:00Z' },
     });
     expect(upd.body).toMatchObject({ allowed_models: ['gpt-4o-mini'], allowed_channels: [channels.body.data[0].id], quota: 5000, rate_limit: 7, expires_at: '2099-01-01T00:00:00.000Z' });
-    await api.call('PATCH', `/tokens/${r.body.id}`, { token: s.acmeAdmin.token, body: { expires_at: '2000-01-01T00:00:00Z' } });
+    const past = await api.call('PATCH', `/tokens/${r.body.id}`, { token: s.acmeAdmin.token, body: { expires_at: '2000-01-01T00:00:00Z' } });
     await eventually(async () => expect((await models(r.body.key)).status).toBe(401), 1000);
+    // Past its date the token is shown, and found, as expired; no longer among the enabled ones.
+    expect(past.body.status).toBe('expired');
+    expect((await api.call('GET', `/tokens/${r.body.id}`, { token: s.acmeAdmin.token })).body.status).toBe('expired');
+    const ids = async (status: string) => (await api.call('GET', '/tokens', { token: s.acmeAdmin.token, query: { status, per_page: 100 } })).body.data.map((t: { id: string }) => t.id);
+    expect(await ids('expired')).toContain(r.body.id);
+    expect(await ids('enabled')).not.toContain(r.body.id);
+    const ci = (await api.call('GET', '/tokens', { token: s.acmeAdmin.token, query: { q: 'ci' } })).body.data[0];
+    expect(ci).toMatchObject({ name: 'ci', expires_at: null, status: 'enabled' });
+    expect(await ids('enabled')).toContain(ci.id);
   });
 
   it('lists with pagination and filters; names are unique per user', async () => {
