@@ -11,7 +11,7 @@ import type { ChannelEntry, ParsedConfig, TenantEntry, TokenEntry } from './conf
 import { describePath } from './config-file.js';
 import {
   channelIdsByName,
-  countUsers,
+  countActiveUsers,
   findGroupId,
   findUserId,
   providerTypeIds,
@@ -134,8 +134,8 @@ async function applyTenant(tx: Db, ctx: TenantContext): Promise<{ id: string; ch
     if (r.outcome === 'created') usersCreated += 1;
   }
   if (usersCreated > 0) {
-    const total = await countUsers(tx, tenantId);
-    if (total > tenant.max_users) problems.push(`${at('tenants', t, 'users')}: the tenant would have ${total} users, more than max_users ${tenant.max_users}`);
+    const total = await countActiveUsers(tx, tenantId);
+    if (total > tenant.max_users) problems.push(`${at('tenants', t, 'users')}: the tenant would have ${total} active users, more than max_users ${tenant.max_users}`);
   }
 
   const userId = async (email: string, where: string): Promise<string | null> => {

@@ -3,6 +3,7 @@
  * refused when the entry already exists (use `apply` for idempotent updates).
  */
 import type { z } from 'zod';
+import { lockSeats } from '../admin/users/repo.js';
 import type { Db } from '../db/client.js';
 import { withTenant } from '../db/tenant.js';
 import type { SecretBox } from '../crypto/secrets.js';
@@ -61,6 +62,11 @@ export async function createUser(
   const tenantId = await requireTenant(db, input.tenant, 'create-user');
   return withTenant(db, tenantId, async (tx) => {
     if (await findUserId(tx, tenantId, v.email)) throw new SetupError([`--email: user "${v.email}" already exists in tenant "${input.tenant}"`], 'create-user');
+    // The seat check the admin API makes, under the same lock.
+    const seats = await lockSeats(tx, tenantId);
+    if (seats.active >= seats.maxUsers) {
+      throw new SetupError([`--tenant: "${input.tenant}" already has ${seats.active} active users, its max_users`], 'create-user');
+    }
     const r = await upsertUser(tx, tenantId, v);
     return { id: r.id };
   });

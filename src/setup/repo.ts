@@ -116,8 +116,12 @@ export async function findUserId(db: Db, tenantId: string, email: string): Promi
   return (await findUser(db, tenantId, email))?.id ?? null;
 }
 
-export async function countUsers(db: Db, tenantId: string): Promise<number> {
-  const [row] = await db.select({ n: sql<number>`count(*)::int` }).from(authUsers).where(eq(authUsers.tenantId, tenantId));
+/** Users holding a seat: active ones, as the admin API counts them against max_users. */
+export async function countActiveUsers(db: Db, tenantId: string): Promise<number> {
+  const [row] = await db
+    .select({ n: sql<number>`count(*)::int` })
+    .from(authUsers)
+    .where(and(eq(authUsers.tenantId, tenantId), eq(authUsers.status, 'active')));
   return Number(row?.n ?? 0);
 }
 

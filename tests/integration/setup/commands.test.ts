@@ -64,6 +64,14 @@ describe('CLI create commands', () => {
     ]);
   });
 
+  it('create-user takes a seat: refused once the tenant has max_users active users, as the admin API refuses', async () => {
+    await createTenant(db, { slug: 'tiny', name: 'Tiny', maxUsers: 1 });
+    await createUser(db, { tenant: 'tiny', email: 'one@tiny.test', password: 'a long passphrase', role: 'tenant_admin' });
+    expect(await refused(() => createUser(db, { tenant: 'tiny', email: 'two@tiny.test', password: 'a long passphrase', role: 'end_user' }))).toEqual([
+      '--tenant: "tiny" already has 1 active users, its max_users',
+    ]);
+  });
+
   it('create-channel seals the key and checks the type, scope and name', async () => {
     const { id } = await createChannel({ db, secrets }, { tenant: 'acme', name: 'main', type: 'openai', key: 'sk-cli', models: ['gpt-4o'], baseUrl: 'http://127.0.0.1:4001' });
     const [channel] = await tenantRows(db, tenantId, 'provider_channels');
