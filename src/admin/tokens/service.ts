@@ -3,6 +3,7 @@
  * re-enable a disabled token; admins manage every token of the tenant.
  */
 import type { z } from 'zod';
+import { sql } from 'drizzle-orm';
 import type { Db } from '../../db/client.js';
 import { TokenStatus } from '../../db/schema/provider.js';
 import { generateToken, sha256Hex, tokenDisplayPrefix } from '../../crypto/digest.js';
@@ -32,6 +33,9 @@ function checkLimitsFields(actor: Actor, v: { quota?: number; rate_limit?: numbe
 }
 
 async function checkName(tx: Db, userId: string, name: string, exceptId?: string): Promise<void> {
+  // No unique key backs the name (the founding schema has none), so two creates at once would both pass the check:
+  // one user's token names are checked and written one transaction at a time.
+  await tx.execute(sql`select pg_advisory_xact_lock(hashtext(${`lyss:token-names:${userId}`}))`);
   if (await tokenNameTaken(tx, userId, name, exceptId)) throw new GatewayError('conflict', 'name: this user already has a token with this name', { param: 'name' });
 }
 

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { withTenant } from '../../../src/db/tenant.js';
+import { createToken } from '../../../src/admin/tokens/service.js';
 import { providerTokens } from '../../../src/db/schema/index.js';
 import { sha256Hex } from '../../../src/crypto/digest.js';
 import { eventually, type TestGateway } from '../../helpers/gateway.js';
@@ -67,6 +68,30 @@ describe('tokens', () => {
     const ci = (await api.call('GET', '/tokens', { token: s.acmeAdmin.token, query: { q: 'ci' } })).body.data[0];
     expect(ci).toMatchObject({ name: 'ci', expires_at: null, status: 'enabled' });
     expect(await ids('enabled')).toContain(ci.id);
+  });
+
+  it('names stay unique per user when creates race: the second waits for the first and is refused', async () => {
+    const db = gw.deps.database.db;
+    const actor = { sessionId: 'test', userId: s.acmeOther.userId, tenantId: s.acmeOther.tenantId, role: 'end_user' as const, email: 'other@acme.test' };
+    const input = { name: 'racy', allowed_models: [], allowed_channels: [], expires_at: null };
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let firstCreated!: () => void;
+    const created = new Promise<void>((r) => (firstCreated = r));
+    const first = withTenant(db, actor.tenantId, async (tx) => {
+      await createToken(tx, actor, actor.tenantId, input);
+      firstCreated();
+      await gate; // holds its transaction open, the row written but not committed
+    });
+    await created;
+    let secondDone = false;
+    const second = withTenant(db, actor.tenantId, (tx) => createToken(tx, actor, actor.tenantId, input)).finally(() => (secondDone = true));
+    await new Promise((r) => setTimeout(r, 200));
+    expect(secondDone).toBe(false);
+    release();
+    await first;
+    await expect(second).rejects.toMatchObject({ status: 409 });
+    expect((await api.call('GET', '/tokens', { token: s.acmeOther.token, query: { q: 'racy' } })).body.total).toBe(1);
   });
 
   it('lists with pagination and filters; names are unique per user', async () => {
