@@ -12,7 +12,11 @@ const profile = {
   first_name: optionalText(100).nullable().optional(),
   last_name: optionalText(100).nullable().optional(),
   full_name: optionalText(200).nullable().optional(),
-  avatar_url: optionalText(2048).nullable().optional(),
+  // Shown as an image by whatever UI reads it: never a javascript: or other scheme a page would run.
+  avatar_url: optionalText(2048)
+    .refine((v) => v === '' || (/^https?:\/\//i.test(v) && URL.canParse(v)) || /^data:image\/[a-z0-9.+-]+[;,]/i.test(v), 'must be an http(s) URL or a data:image URL')
+    .nullable()
+    .optional(),
 };
 
 export const createUserBody = z.strictObject({

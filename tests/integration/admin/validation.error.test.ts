@@ -52,6 +52,14 @@ describe('bad input is a 400 naming the field', () => {
     expectField(await api.call('GET', '/usage', { token: t, query: { group_by: 'model', model: 'a\u0000' } }), 'model');
   });
 
+  it('an avatar_url is an http(s) or data:image URL, never a script', async () => {
+    expectField(await api.call('PATCH', '/auth/me', { token: s.acmeDev.token, body: { avatar_url: 'javascript:alert(1)' } }), 'avatar_url');
+    expectField(await api.call('PATCH', '/auth/me', { token: s.acmeDev.token, body: { avatar_url: 'data:text/html,<script>alert(1)</script>' } }), 'avatar_url');
+    for (const ok of ['https://cdn.example.com/a.png', 'data:image/png;base64,iVBORw0KGgo=', '']) {
+      expect((await api.call('PATCH', '/auth/me', { token: s.acmeDev.token, body: { avatar_url: ok } })).status).toBe(200);
+    }
+  });
+
   it('missing required fields', async () => {
     expectField(await api.call('POST', '/channels', { token: s.acmeAdmin.token, body: { name: 'x', type: 'openai', models: ['m'] } }), 'key');
     expectField(await api.call('POST', '/users', { token: s.acmeAdmin.token, body: { email: 'b@acme.test' } }), 'password');
