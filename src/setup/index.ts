@@ -17,6 +17,10 @@ export async function runSetup(deps: SetupDeps): Promise<void> {
   const { config, logger } = deps;
   const db = deps.database.db;
   if (config.LYSS_CONFIG) {
+    // The file declares every user; a password chosen for the bootstrap admin would otherwise vanish unsaid.
+    if (config.LYSS_ADMIN_PASSWORD !== undefined) {
+      logger.warn('LYSS_ADMIN_PASSWORD is ignored: LYSS_CONFIG sets up the users (declare a super_admin there)', { file: config.LYSS_CONFIG });
+    }
     const file = await loadConfigFile(config.LYSS_CONFIG);
     const summary = await applyConfig({ db, secrets: deps.secrets }, file);
     logger.info('LYSS_CONFIG applied', { file: config.LYSS_CONFIG, ...describe(summary) });

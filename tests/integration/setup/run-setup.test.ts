@@ -54,6 +54,11 @@ describe('runSetup', () => {
     expect(lines.at(-1)).toMatchObject({ msg: 'LYSS_CONFIG applied', tenants: '1 created, 0 updated, 0 unchanged' });
   });
 
+  it('with LYSS_CONFIG, says that LYSS_ADMIN_PASSWORD is not used', async () => {
+    await runSetup(deps({ LYSS_CONFIG: path.join(fixtures, 'acme.yaml'), LYSS_ADMIN_EMAIL: 'root2@example.test', LYSS_ADMIN_PASSWORD: 'a chosen passphrase' }));
+    expect(lines.find((l) => l.level === 'warn' && String(l.msg).startsWith('LYSS_ADMIN_PASSWORD is ignored'))).toBeDefined();
+  });
+
   it('throws a SetupError for a bad file', async () => {
     await expect(runSetup(deps({ LYSS_CONFIG: path.join(fixtures, 'missing.yaml') }))).rejects.toBeInstanceOf(SetupError);
   });
