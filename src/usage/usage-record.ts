@@ -33,6 +33,12 @@ export interface UsageRecord {
     id: string;
     /** Only used when the conversation row does not exist yet. */
     title: string;
+    /**
+     * The request continued a conversation (the client named it) rather than starting one: its record never
+     * creates the row, so a conversation deleted while the request ran stays deleted. Absent (a record spilled
+     * by a release before it) counts as false.
+     */
+    continued?: boolean;
     systemPrompt: string | null;
     /**
      * The request's sampling temperature and its own completion cap; null where it set none (absent from a

@@ -182,22 +182,24 @@ function messageRows(list: readonly UsageRecord[], texts: Texts): Record<string,
  * the conversation of its own tenant, drizzle/0011.)
  */
 function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<string, unknown>[] {
-  const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string }>();
+  const merged = new Map<string, { r: UsageRecord; messages: number; tokens: number; at: string; creates: boolean }>();
   for (const r of list) {
     if (!r.conversation) continue;
     const key = `${r.tenantId}:${r.conversation.id}`;
     const m = merged.get(key);
     const tokens = r.promptTokens + r.completionTokens;
+    const creates = r.conversation.continued !== true;
     if (m) {
       m.messages += r.conversation.messageCount;
       m.tokens += tokens;
+      m.creates ||= creates;
       if (r.at >= m.at) {
         m.at = r.at;
         m.r = r;
       }
-    } else merged.set(key, { r, messages: r.conversation.messageCount, tokens, at: r.at });
+    } else merged.set(key, { r, messages: r.conversation.messageCount, tokens, at: r.at, creates });
   }
-  return [...merged.values()].map(({ r, messages, tokens, at }) => {
+  return [...merged.values()].map(({ r, messages, tokens, at, creates }) => {
     const c = r.conversation!;
     return {
       id: c.id,
@@ -212,6 +214,8 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
       message_count: messages,
       token_usage: tokens,
       at,
+      // Only the request that started the conversation creates its row (drizzle/0013).
+      creates,
     };
   });
 }

@@ -179,6 +179,35 @@ describe('usage records', () => {
     expect(conversation.title).toBe('What is the capital of France?');
   });
 
+  it('a conversation deleted while a request continues it stays deleted: the late record adds only its spend', async () => {
+    const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Keep this short' }] }).withResponse();
+    const id = first.response.headers.get('x-lyss-conversation-id')!;
+    await written(async () => expect(await conversationRow(gw, acme, id)).not.toBeNull());
+    const before = await spend();
+    // Answered and queued (the flush timer is off), then the conversation is deleted before the record is written.
+    await sdk(gw, TEST_TOKEN, { defaultHeaders: { 'x-lyss-conversation-id': id } }).chat.completions.create({
+      model: 'gpt-4o-mini',
+      messages: [
+        { role: 'user', content: 'Keep this short' },
+        { role: 'assistant', content: DEFAULT_REPLY },
+        { role: 'user', content: 'A late question' },
+      ],
+    });
+    await inTenant(gw, acme, (tx) => tx.delete(chatConversations).where(eq(chatConversations.id, id)));
+    const after = await spend();
+    expect(after.token - before.token).toBe(19);
+    expect(await conversationRow(gw, acme, id)).toBeNull();
+    expect(await messagesWithoutTheirConversation(acme)).toBe(0);
+
+    // A record that starts a conversation still creates it, even beside a continuing one in the same batch.
+    const fresh = crypto.randomUUID();
+    const conversation = (continued: boolean) => ({ id: fresh, continued, title: 'fresh', systemPrompt: null, messageCount: 1, messages: [{ role: 'user' as const, content: 'x', tokenCount: 1 }] });
+    await writeUsageBatch(gw.deps.database.usageWriter, [await ciRecord(2, conversation(true))]);
+    expect(await conversationRow(gw, acme, fresh)).toBeNull();
+    await writeUsageBatch(gw.deps.database.usageWriter, [await ciRecord(2, conversation(false)), await ciRecord(2, conversation(true))]);
+    expect(await conversationRow(gw, acme, fresh)).toMatchObject({ messageCount: 2 });
+  });
+
   it('a conversation continues while its first answer is still streaming', async () => {
     upstream.script(() => ({ kind: 'reply', chunkDelayMs: 100 }));
     const first = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Stream it slowly' }], stream: true }).withResponse();
