@@ -1,8 +1,9 @@
 -- A conversation deleted while its requests were in flight came back: their usage records, written after the
 -- delete, inserted the row they no longer found, with a new title and the late messages. Each conversation row of
--- a batch now says whether a record in it may create the row (`creates`): only the request that minted the id
--- may. A record of a continued conversation whose row is gone adds nothing to it (its spend still counts on the
--- token and channel). A writer of the release before sends no `creates`: its rows may create, as before.
+-- a batch now says whether a record in it may create the row (`creates`): not a record whose request found the
+-- row already stored, since a row it then no longer finds was deleted. Such a record adds nothing to the
+-- conversation (its spend still counts on the token and channel). A writer of the release before sends no
+-- `creates`: its rows may create, as before.
 -- lyss_write_usage (0012) is redefined as it was otherwise.
 CREATE OR REPLACE FUNCTION lyss_write_usage(batch json, texts text[]) RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE

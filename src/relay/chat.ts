@@ -79,7 +79,7 @@ export async function finish(
   const completion = summary.usage?.completion_tokens ?? countText(reply);
   const responseTimeMs = Date.now() - a.ctx.startedAt;
   const settings = { temperature: req.temperature ?? null, maxTokens: req.max_completion_tokens ?? req.max_tokens ?? null };
-  const continued = !a.conversation.isNew;
+  const existed = a.conversation.stored;
   const added = newMessages(req.messages);
   const messages: RecordedMessage[] = [
     ...added.map((m) => {
@@ -103,7 +103,7 @@ export async function finish(
     completion,
     // Without stored content, nothing of it may land anywhere: the title and system prompt are content too.
     conversation: principal.tenant.storeContent
-      ? { id: a.conversation.id, continued, title: titleFrom(req.messages), systemPrompt: systemPromptOf(req.messages), ...settings, messages, messageCount: messages.length }
-      : { id: a.conversation.id, continued, title: titleFrom([]), systemPrompt: null, ...settings, messages: [], messageCount: messages.length },
+      ? { id: a.conversation.id, existed, title: titleFrom(req.messages), systemPrompt: systemPromptOf(req.messages), ...settings, messages, messageCount: messages.length }
+      : { id: a.conversation.id, existed, title: titleFrom([]), systemPrompt: null, ...settings, messages: [], messageCount: messages.length },
   });
 }

@@ -22,6 +22,12 @@ const MAX_KNOWN = 100_000;
 export interface ConversationRef {
   id: string;
   isNew: boolean;
+  /**
+   * Its row was in the database when the request began (not a new id, nor one whose first record is still
+   * running or queued): the request's record may update the row but never create it again, so a conversation
+   * deleted meanwhile stays deleted.
+   */
+  stored: boolean;
 }
 
 export interface ConversationCache extends Invalidatable {
@@ -50,11 +56,12 @@ export function createConversationCache(db: Db, isQueued: (userId: string, conve
         // messages' conversation index, instead of on random pages that outgrow the cache as the table grows.
         const id = timeOrderedId();
         add(running, `${principal.userId}:${id}`);
-        return { id, isNew: true };
+        return { id, isNew: true, stored: false };
       }
       const id = header.toLowerCase();
       const key = `${principal.userId}:${id}`;
-      if (known.has(key) || running.has(key) || isQueued(principal.userId, id)) return { id, isNew: false };
+      if (known.has(key)) return { id, isNew: false, stored: true };
+      if (running.has(key) || isQueued(principal.userId, id)) return { id, isNew: false, stored: false };
       const notFound = new GatewayError('conversation_not_found', `No conversation found with id '${header}'.`, { param: 'X-Lyss-Conversation-Id' });
       if (!UUID.test(header)) throw notFound;
       const [row] = await withTenant(db, principal.tenantId, (tx) =>
@@ -65,7 +72,7 @@ export function createConversationCache(db: Db, isQueued: (userId: string, conve
       );
       if (!row) throw notFound;
       add(known, key);
-      return { id: row.id, isNew: false };
+      return { id: row.id, isNew: false, stored: true };
     },
     ended(principal, ref) {
       if (ref.isNew) running.delete(`${principal.userId}:${ref.id}`);

@@ -34,11 +34,12 @@ export interface UsageRecord {
     /** Only used when the conversation row does not exist yet. */
     title: string;
     /**
-     * The request continued a conversation (the client named it) rather than starting one: its record never
-     * creates the row, so a conversation deleted while the request ran stays deleted. Absent (a record spilled
-     * by a release before it) counts as false.
+     * The conversation's row was in the database when the request began: its record never creates the row
+     * again, so a conversation deleted while the request ran stays deleted. False for a new conversation, and
+     * for one whose first record was still running or queued (it may be written after this one). Absent (a
+     * record spilled by a release before it) counts as false.
      */
-    continued?: boolean;
+    existed?: boolean;
     systemPrompt: string | null;
     /**
      * The request's sampling temperature and its own completion cap; null where it set none (absent from a

@@ -188,7 +188,7 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
     const key = `${r.tenantId}:${r.conversation.id}`;
     const m = merged.get(key);
     const tokens = r.promptTokens + r.completionTokens;
-    const creates = r.conversation.continued !== true;
+    const creates = r.conversation.existed !== true;
     if (m) {
       m.messages += r.conversation.messageCount;
       m.tokens += tokens;
@@ -214,7 +214,7 @@ function conversationRows(list: readonly UsageRecord[], texts: Texts): Record<st
       message_count: messages,
       token_usage: tokens,
       at,
-      // Only the request that started the conversation creates its row (drizzle/0013).
+      // A record never recreates a row that existed when its request began (drizzle/0013).
       creates,
     };
   });

@@ -201,7 +201,7 @@ describe('usage records', () => {
 
     // A record that starts a conversation still creates it, even beside a continuing one in the same batch.
     const fresh = crypto.randomUUID();
-    const conversation = (continued: boolean) => ({ id: fresh, continued, title: 'fresh', systemPrompt: null, messageCount: 1, messages: [{ role: 'user' as const, content: 'x', tokenCount: 1 }] });
+    const conversation = (existed: boolean) => ({ id: fresh, existed, title: 'fresh', systemPrompt: null, messageCount: 1, messages: [{ role: 'user' as const, content: 'x', tokenCount: 1 }] });
     await writeUsageBatch(gw.deps.database.usageWriter, [await ciRecord(2, conversation(true))]);
     expect(await conversationRow(gw, acme, fresh)).toBeNull();
     await writeUsageBatch(gw.deps.database.usageWriter, [await ciRecord(2, conversation(false)), await ciRecord(2, conversation(true))]);
@@ -216,6 +216,10 @@ describe('usage records', () => {
       .chat.completions.create({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Meanwhile, another question' }] })
       .withResponse();
     expect(followUp.response.headers.get('x-lyss-conversation-id')).toBe(id);
+    // The follow-up's record is written first, in a batch of its own: its conversation row does not exist yet,
+    // and the record must create it (the row had never been stored; nothing was deleted).
+    await gw.deps.relay.usage.flush();
+    expect((await conversationRow(gw, acme, id))?.messageCount).toBe(2);
     let streamed = '';
     for await (const chunk of first.data) streamed += chunk.choices[0]?.delta?.content ?? '';
     expect(streamed).toBe(DEFAULT_REPLY);
