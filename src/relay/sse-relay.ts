@@ -67,6 +67,14 @@ export const SSE_HEADERS: OutgoingHttpHeaders = {
 const LF = 0x0a;
 const CR = 0x0d;
 
+/** Where the last complete event in `bytes` ends (just after its blank line), or 0 when none has. */
+function lastEventEnd(bytes: Buffer): number {
+  for (let i = bytes.length - 1; i >= 1; i--) {
+    if (bytes[i] === LF && (bytes[i - 1] === LF || (i >= 2 && bytes[i - 1] === CR && bytes[i - 2] === LF))) return i + 1;
+  }
+  return 0;
+}
+
 /** The bytes end with a blank line: every event in them is complete and nothing of the next has begun. */
 function endsAnEvent(bytes: Buffer): boolean {
   const n = bytes.length;
@@ -300,6 +308,8 @@ export function relayEvents(o: {
   let headers: OutgoingHttpHeaders | null = o.headers;
   let out = '';
   let raw: Buffer[] = [];
+  /** Passed-through bytes of an event not yet complete: held back, so a cut never leaves half an event before `cutFrame`. */
+  let partial: Buffer | null = null;
   let started = false;
   const parser = createParser({ onEvent: (e) => (out += sink.event(e.event, e.data)) });
   const decoder = new TextDecoder();
@@ -318,9 +328,17 @@ export function relayEvents(o: {
     return data.length === 0 || res.write(data);
   };
 
+  /** Queues a read's bytes for the client up to its last complete event; the rest waits for the next read. */
+  const pass = (chunk: Buffer) => {
+    const bytes = partial === null ? chunk : Buffer.concat([partial, chunk]);
+    const end = endsAnEvent(bytes) ? bytes.length : lastEventEnd(bytes);
+    if (end > 0) raw.push(end === bytes.length ? bytes : bytes.subarray(0, end));
+    partial = end === bytes.length ? null : bytes.subarray(end);
+  };
+
   return relayBody<{ outcome: StreamOutcome; error: unknown }>(o.body, res, o.abort, {
     read(chunk) {
-      if (sink.passthrough) raw.push(chunk);
+      if (sink.passthrough) pass(chunk);
       parser.feed(decoder.decode(chunk, { stream: true }));
       const failure = sink.failed();
       if (failure && !started) throw new Error(`upstream stream error: ${failure.code}: ${failure.message}`);
@@ -328,6 +346,8 @@ export function relayEvents(o: {
     },
     finish() {
       out += sink.end();
+      // A clean end: whatever the upstream wrote last goes out as it came.
+      if (partial !== null) raw.push(partial);
       flush(true);
       res.end();
       const failure = sink.failed();
