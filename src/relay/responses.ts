@@ -27,6 +27,7 @@ const RESPONSES: EndpointScope = {
 };
 
 const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
+const MIN_OUTPUT_TOKENS = 16;
 
 export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req } = await intake(r, incoming, responsesRequestSchema);
@@ -39,7 +40,8 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
   let promptTokens = finite ? countChatPrompt(chat.messages, req.tools ?? undefined) : -1;
   const requestedMax = req.max_output_tokens ?? null;
   const desired = finite ? r.pricing.units(req.model, promptTokens + (requestedMax ?? r.config.LYSS_DEFAULT_MAX_TOKENS)) : 0;
-  const minimum = finite ? r.pricing.units(req.model, promptTokens + 1) : 0;
+  // The Responses API refuses a max_output_tokens below 16: a quota that cannot hold that much is refused here.
+  const minimum = finite ? r.pricing.units(req.model, promptTokens + MIN_OUTPUT_TOKENS) : 0;
   const headers = baseHeaders(ctx.requestId, { 'x-lyss-conversation-id': conversation.id });
 
   const sendWhole = async (attempt: Attempt): Promise<ReplySummary> => {

@@ -8,6 +8,7 @@ import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import { channelRow, conversationMessages, conversationRow, quiesce, tokenUsedQuota } from '../providers/db.js';
+import { responsesEvents, responsesSseFrame } from '../../helpers/responses-wire.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
@@ -24,6 +25,7 @@ beforeAll(async () => {
         { ...common, name: 'openai-main', type: 'openai', base_url: `${upstream.url}/main`, key: 'sk-main', models: ['gpt-5-mini'], model_mapping: { 'gpt-5-mini': 'gpt-5-mini-2025-08-07' }, priority: 10, quota: -1 },
         { ...common, name: 'openai-spare', type: 'openai', base_url: `${upstream.url}/spare`, key: 'sk-spare', models: ['gpt-5-mini'], priority: 5, quota: -1 },
         { ...common, name: 'openai-metered', type: 'openai', base_url: `${upstream.url}/metered`, key: 'sk-metered', models: ['gpt-metered'], priority: 10, quota: 1e9 },
+        { ...common, name: 'openai-tight', type: 'openai', base_url: `${upstream.url}/tight`, key: 'sk-tight', models: ['gpt-tight'], priority: 10, quota: 20 },
         { ...common, name: 'deepseek', type: 'deepseek', base_url: upstream.url, key: 'sk-ds', models: ['deepseek-chat'], priority: 10, quota: -1 },
       ],
     }),
@@ -111,6 +113,13 @@ describe('POST /v1/responses', () => {
     expect(upstream.requests.at(-1)!.body.max_output_tokens).toBe(4096);
   });
 
+  it('never sends a max_output_tokens under the minimum of 16 the API takes: a quota without room for it refuses first', async () => {
+    const err = await client.responses.create({ model: 'gpt-tight', input: 'Hi' }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.APIError);
+    expect(err.status).toBeGreaterThanOrEqual(400);
+    expect(upstream.requests).toHaveLength(0);
+  });
+
   it('fails over to the next channel when the first answers 500, and bills only the one that served', async () => {
     await quiesce(gw);
     const spareBefore = (await channelRow(gw, 'openai-spare')).used_quota;
@@ -159,6 +168,18 @@ describe('POST /v1/responses', () => {
     const earlyBody = await early.text();
     expect(earlyBody).toContain('"delta":"Half"');
     expect(earlyBody).toMatch(/event: error\ndata: \{"type":"error","code":"upstream_error"/);
+  });
+
+  it('a stream cut in the middle of an event: the client gets the whole events before it, then the error event', async () => {
+    const events = responsesEvents({ model: 'gpt-5-mini', text: 'Some text that will be cut', usage: { input: 5, output: 6 } }, {}).map(responsesSseFrame);
+    const whole = events.slice(0, 5).join('');
+    upstream.script(() => ({ kind: 'raw', contentType: 'text/event-stream', body: events.join(''), cutAfterBytes: Buffer.byteLength(whole) + 20 }));
+    const res = await fetch(`${gw.baseURL}/responses`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${TEST_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ model: 'gpt-5-mini', input: 'Go on', stream: true }),
+    });
+    expect(await res.text()).toBe(`${whole}event: error\ndata: {"type":"error","code":"upstream_error","message":"The upstream stream was interrupted.","param":null}\n\n`);
   });
 
   it('a model only other APIs serve: 404 that says so, no upstream called; an unknown model: 404', async () => {
