@@ -9,10 +9,9 @@ import type { Booking } from './booking.js';
 import { refuseErrorAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
 import { BeforeFirstByteError, relaySse, SSE_HEADERS } from './sse-relay.js';
 import { summarizeCompletion, type ReplySummary } from './reply-summary.js';
-import { readBody, sendJsonText } from './respond.js';
+import { MAX_UPSTREAM_JSON, readBody, sendJsonText } from './respond.js';
 import type { RelayDeps } from './relay-deps.js';
 
-const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 
 export interface CompletionBudget {
   model: string;

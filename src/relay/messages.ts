@@ -29,12 +29,11 @@ import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
 import { BeforeFirstByteError, relayEvents, SSE_HEADERS, type EventSink } from './sse-relay.js';
 import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
-import { baseHeaders, readBody, sendJsonText } from './respond.js';
+import { baseHeaders, MAX_UPSTREAM_JSON, readBody, sendJsonText } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
 
-const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 
 /** The fields the gateway reads; the rest passes through (to Anthropic channels) or to the translator. */
 const messagesRequestSchema = z.looseObject({

@@ -12,6 +12,9 @@ export function sendJsonText(res: ServerResponse, status: number, text: string, 
   res.end(text);
 }
 
+/** The largest whole (non-stream) upstream answer the gateway reads before sending it on. */
+export const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
+
 /** Reads a whole upstream body (capped), for answers the gateway must read before sending. */
 export async function readBody(body: Readable, limit: number): Promise<string> {
   const whole = await collect(body, limit, () => {

@@ -16,7 +16,9 @@ import { openAICall } from './adapters/openai.js';
 import { openAIProtocol, refuseErrorAnswer } from './adapters/protocol.js';
 import { BeforeFirstByteError, relayEvents, SSE_HEADERS, type EventSink } from './sse-relay.js';
 import { summarizeResponse, TextParts, type ReplySummary } from './reply-summary.js';
-import { baseHeaders, readBody, sendJsonText } from './respond.js';
+import { baseHeaders, MAX_UPSTREAM_JSON, readBody, sendJsonText } from './respond.js';
+import { isRecord, parseJsonObject } from './adapters/anthropic/guards.js';
+import type { JsonObject } from './adapters/anthropic/wire.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
 import type { RelayDeps } from './relay-deps.js';
@@ -26,7 +28,6 @@ const RESPONSES: EndpointScope = {
   othersOffer: 'do not offer the Responses API',
 };
 
-const MAX_UPSTREAM_JSON = 64 * 1024 * 1024;
 const MIN_OUTPUT_TOKENS = 16;
 
 export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
@@ -93,9 +94,6 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
 // The input as chat messages: what the prompt estimate counts and the conversation stores
 // ---------------------------------------------------------------------------------------------
 
-type Json = Record<string, unknown>;
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
 function chatFormOf(req: ResponsesRequest): ChatRequest {
   const messages: ChatMessage[] = [];
   if (req.instructions) messages.push({ role: 'system', content: req.instructions });
@@ -111,7 +109,7 @@ const ROLES = new Set(['user', 'assistant', 'system', 'developer']);
  * built-in tool calls and item references carry no text the conversation keeps.
  */
 function chatMessagesOf(item: unknown): ChatMessage[] {
-  if (!isObject(item)) return [];
+  if (!isRecord(item)) return [];
   const type = item.type ?? 'message';
   if (type === 'message' && typeof item.role === 'string' && ROLES.has(item.role)) {
     return [{ role: item.role as ChatMessage['role'], content: typeof item.content === 'string' ? item.content : partsOf(item.content) }];
@@ -127,10 +125,10 @@ function chatMessagesOf(item: unknown): ChatMessage[] {
 }
 
 /** Content parts in chat form: text kept, images and files as parts the estimate prices as images. */
-function partsOf(content: unknown): Json[] {
-  const parts: Json[] = [];
+function partsOf(content: unknown): JsonObject[] {
+  const parts: JsonObject[] = [];
   for (const part of Array.isArray(content) ? content : []) {
-    if (!isObject(part)) continue;
+    if (!isRecord(part)) continue;
     const text = part.type === 'input_text' || part.type === 'output_text' ? part.text : part.type === 'refusal' ? part.refusal : undefined;
     if (typeof text === 'string') parts.push({ type: 'text', text });
     else if (part.type === 'input_image') parts.push({ type: 'image_url' });
@@ -169,10 +167,10 @@ function responsesSink(): EventSink {
       if (type && PREAMBLE.has(type)) return '';
       begun = true;
       if (type === 'response.output_text.delta') {
-        const delta = parsed(data)?.delta;
+        const delta = parseJsonObject(data)?.delta;
         if (typeof delta === 'string') text.add(delta);
       } else if (type === 'response.completed' || type === 'response.incomplete') {
-        final = summarizeResponse(parsed(data)?.response);
+        final = summarizeResponse(parseJsonObject(data)?.response);
       }
       return '';
     },
@@ -185,13 +183,4 @@ function responsesSink(): EventSink {
     failed: () => failure,
     result: () => final ?? { content: text.toString(), toolCalls: [], usage: null, finishReason: null },
   };
-}
-
-function parsed(data: string): Json | undefined {
-  try {
-    const value: unknown = JSON.parse(data);
-    return isObject(value) ? value : undefined;
-  } catch {
-    return undefined;
-  }
 }

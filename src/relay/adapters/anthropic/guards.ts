@@ -1,4 +1,4 @@
-/** Small, allocation-free readers for untrusted parsed JSON, shared by the Anthropic translators. */
+/** Small, allocation-free readers for untrusted parsed JSON, shared by the Anthropic translators and the Responses relay. */
 
 import type { JsonObject } from './wire.js';
 
