@@ -6,8 +6,9 @@ export const INT32_MAX = 2_147_483_647;
 export const text = (max: number) =>
   z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
 export const optionalText = (max: number) => z.string().trim().max(max, `must be at most ${max} characters`);
+// Range before integrality: zod's int() also refuses unsafe integers, and "must be at most" says why.
 export const int = (min: number, max = INT32_MAX) =>
-  z.number({ error: 'must be an integer' }).int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
+  z.number({ error: 'must be an integer' }).min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).int('must be an integer');
 /** -1 means unlimited (quota columns are bigint). */
 export const quota = () => int(-1, Number.MAX_SAFE_INTEGER);
 // Any 8-4-4-4-12 hex id: a well-formed guess at an id is a 404, a malformed one a 400.
@@ -38,9 +39,14 @@ export const timestamp = z.string().describe('ISO 8601 date-time');
 
 export const idParams = z.strictObject({ id: id() });
 
-/** Query string numbers arrive as text. */
+/** Query string numbers arrive as text: plain decimal digits only (no `0x10`, `1e1`, blanks). */
 const queryInt = (min: number, max: number, def: number) =>
-  z.coerce.number({ error: 'must be an integer' }).int('must be an integer').min(min, `must be at least ${min}`).max(max, `must be at most ${max}`).default(def);
+  z
+    .string({ error: 'must be an integer' })
+    .regex(/^[0-9]+$/, 'must be an integer')
+    .transform(Number)
+    .pipe(int(min, max))
+    .default(def);
 
 export const pageQuery = {
   page: queryInt(1, 1_000_000, 1),

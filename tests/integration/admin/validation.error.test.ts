@@ -87,6 +87,14 @@ describe('bad input is a 400 naming the field', () => {
     expectField(await api.call('POST', '/tokens', { token: t, body: { name: 'x', allowed_models: Array.from({ length: 1001 }, (_, i) => `m${i}`) } }), 'allowed_models');
     expectField(await api.call('GET', '/users', { token: t, query: { per_page: 1000 } }), 'per_page');
     expectField(await api.call('GET', '/users', { token: t, query: { page: 0 } }), 'page');
+    for (const per_page of ['0x10', '1e1', ' 16', '', '16.0']) {
+      const r = await api.call('GET', '/users', { token: t, query: { per_page } });
+      expectField(r, 'per_page');
+      expect(r.body.error.message).toBe('per_page: must be an integer');
+    }
+    const far = await api.call('POST', '/channels', { token: t, body: { ...channel, weight: 1e20 } });
+    expectField(far, 'weight');
+    expect(far.body.error.message).toBe('weight: must be at most 2147483647');
     const huge = await api.call('POST', '/groups', { token: t, raw: JSON.stringify({ name: 'x', description: 'd'.repeat(2 * 1024 * 1024) }) });
     expectError(huge, 413, 'request_too_large');
   });
