@@ -9,38 +9,27 @@ import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import { userRoles } from '../db/schema/auth.js';
 import { SetupError } from './setup-error.js';
-
-const INT32_MAX = 2_147_483_647;
-
-const text = (max: number) => z.string().trim().min(1, 'must not be empty').max(max, `must be at most ${max} characters`);
-const int = (min: number, max = INT32_MAX) =>
-  z.number().int().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`);
-/** -1 means unlimited (quota columns are bigint). */
-const quota = () => int(-1, Number.MAX_SAFE_INTEGER);
-// Stored lowercased so `Dev@Acme.test` and `dev@acme.test` are one user, whichever way a file spells it.
-const email = z
-  .email('must be an email address')
-  .max(255, 'must be at most 255 characters')
-  .transform((v) => v.toLowerCase());
-const slug = z
-  .string()
-  .max(100, 'must be at most 100 characters')
-  .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and inner hyphens');
-const httpUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}, 'must be an http:// or https:// URL');
-const modelName = text(200);
-
-export const channelScopes = ['tenant', 'group', 'personal'] as const;
+import {
+  channelConfig,
+  channelKey,
+  channelModels,
+  channelScope,
+  email,
+  httpUrl,
+  int,
+  INT32_MAX,
+  isoDateTime,
+  modelMapping,
+  modelName,
+  password,
+  quota,
+  slug,
+  text,
+} from '../input-fields.js';
 
 export const userEntrySchema = z.strictObject({
   email,
-  password: z.string().min(12, 'must be at least 12 characters').max(1024, 'must be at most 1024 characters'),
+  password,
   role: z.enum(userRoles, { error: `must be one of ${userRoles.join(', ')}` }),
 });
 
@@ -55,21 +44,21 @@ export const channelEntrySchema = z.strictObject({
   /** provider_types.name; checked against the table when applied. */
   type: text(50),
   base_url: httpUrl.nullable().default(null),
-  key: z.string().min(1, 'must not be empty').max(8192, 'must be at most 8192 characters'),
-  models: z.array(modelName).min(1, 'must list at least one model'),
-  model_mapping: z.record(modelName, modelName).default({}),
+  key: channelKey,
+  models: channelModels,
+  model_mapping: modelMapping.default({}),
   priority: int(-INT32_MAX).default(1),
   weight: int(1).default(1),
   /** Requests per minute. */
   rate_limit: int(0).default(100),
   quota: quota().default(-1),
-  scope: z.enum(channelScopes, { error: `must be one of ${channelScopes.join(', ')}` }).default('tenant'),
+  scope: channelScope.default('tenant'),
   /** Group name, for scope group. */
   group: text(100).optional(),
   /** User email, for scope personal. */
   owner: email.optional(),
-  /** Adapter options, free-form (e.g. { api_version } for azure-openai). */
-  config: z.record(z.string(), z.unknown()).default({}),
+  /** Adapter options (e.g. { api_version } for azure-openai). */
+  config: channelConfig.default({}),
 });
 
 export const tokenEntrySchema = z.strictObject({
@@ -87,7 +76,7 @@ export const tokenEntrySchema = z.strictObject({
   allowed_channels: z.array(text(100)).default([]),
   quota: quota().default(-1),
   rate_limit: int(0).default(60),
-  expires_at: z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2030-01-31T00:00:00Z' }).nullable().default(null),
+  expires_at: isoDateTime.nullable().default(null),
 });
 
 export const tenantEntrySchema = z.strictObject({

@@ -1,30 +1,18 @@
 /** Channels: request and response schemas. The provider key is write-only: responses carry a mask. */
 import { z } from 'zod';
-import type { ConfigScope } from '../../db/schema/provider.js';
+import { channelConfig, channelKey, channelModels, channelScope, modelMapping } from '../../input-fields.js';
 import { httpUrl, id, int, INT32_MAX, modelName, optionalText, pageQuery, quota, text, timestamp } from '../common-schemas.js';
 
-export const channelScopes = ['tenant', 'group', 'personal'] as const satisfies readonly ConfigScope[];
-const scope = z.enum(channelScopes, { error: `must be one of ${channelScopes.join(', ')}` });
 export const settableChannelStatuses = ['enabled', 'disabled'] as const;
 const settableStatus = z.enum(settableChannelStatuses, { error: 'must be enabled or disabled' });
 export const channelStatusNames = ['enabled', 'disabled', 'error'] as const;
-
-const key = z.string().min(1, 'must not be empty').max(8192, 'must be at most 8192 characters');
-const models = z.array(modelName).min(1, 'must list at least one model').max(1000, 'must list at most 1000 models');
-const modelMapping = z
-  .record(modelName, modelName)
-  .refine((m) => Object.keys(m).length <= 1000, 'must map at most 1000 models');
-// Adapter options are flat scalars (e.g. { api_version: "2024-10-21" } for azure-openai).
-const config = z
-  .record(text(100), z.union([z.string().max(1000, 'must be at most 1000 characters'), z.number(), z.boolean(), z.null()]))
-  .refine((m) => Object.keys(m).length <= 50, 'must have at most 50 options');
 
 const fields = {
   name: text(100),
   /** provider_types.name: openai, anthropic, deepseek, azure-openai, zhipu. */
   type: text(50),
-  key,
-  models,
+  key: channelKey,
+  models: channelModels,
   model_mapping: modelMapping,
   base_url: httpUrl.nullable(),
   priority: int(-INT32_MAX),
@@ -32,10 +20,10 @@ const fields = {
   /** Requests per minute. */
   rate_limit: int(0),
   quota: quota(),
-  scope,
+  scope: channelScope,
   group_id: id().nullable(),
   owner_id: id().nullable(),
-  config,
+  config: channelConfig,
   status: settableStatus,
 };
 
@@ -78,7 +66,7 @@ export const updateChannelBody = z.strictObject({
 
 export const listChannelsQuery = z.strictObject({
   ...pageQuery,
-  scope: scope.optional(),
+  scope: channelScope.optional(),
   status: z.enum(channelStatusNames, { error: `must be one of ${channelStatusNames.join(', ')}` }).optional(),
   owner_id: id().optional(),
   group_id: id().optional(),
@@ -104,7 +92,7 @@ export const channelSchema = z.object({
   quota: z.number().int(),
   used_quota: z.number().int(),
   rate_limit: z.number().int(),
-  scope,
+  scope: channelScope,
   owner_id: z.string().nullable(),
   group_id: z.string().nullable(),
   config: z.record(z.string(), z.unknown()),

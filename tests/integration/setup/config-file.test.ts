@@ -83,7 +83,11 @@ describe('config file parsing', () => {
             { email: 'not-an-email', password: 'short', role: 'root' },
             { email: 'dev@acme.test', password: 'long enough password' },
           ],
-          channels: [channel({ priority: 1.5, quota: -2, base_url: 'ftp://x', models: [] })],
+          channels: [
+            channel({ priority: 1.5, quota: -2, base_url: 'ftp://x', models: [] }),
+            // The admin API's limits: adapter options are flat scalars.
+            channel({ name: 'azure', config: { api_version: '2024-10-21', deployments: { 'gpt-4o': 'prod' } } }),
+          ],
           tokens: [token({ key: 'lyss-short', expires_at: 'tomorrow', rate_limit: -1 })],
         }),
       ),
@@ -99,12 +103,13 @@ describe('config file parsing', () => {
         'tenants[0] (acme).channels[0] (openai-main).quota: must be at least -1',
         'tenants[0] (acme).channels[0] (openai-main).base_url: must be an http:// or https:// URL',
         'tenants[0] (acme).channels[0] (openai-main).models: must list at least one model',
+        'tenants[0] (acme).channels[1] (azure).config.deployments: must be a string, number, boolean or null',
         'tenants[0] (acme).tokens[0] (ci).key: must be at least 32 characters',
         'tenants[0] (acme).tokens[0] (ci).expires_at: must be an ISO 8601 date-time such as 2030-01-31T00:00:00Z',
         'tenants[0] (acme).tokens[0] (ci).rate_limit: must be at least 0',
       ]),
     );
-    expect(problems).toHaveLength(12);
+    expect(problems).toHaveLength(13);
   });
 
   it('never echoes a secret value into an error', () => {
