@@ -3,30 +3,18 @@
  * configuration is validated once at boot and bad values stop the process with every problem named.
  */
 import { z } from 'zod';
+import { isUrlWith } from './input-fields.js';
 
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z.coerce.number().int().min(min).max(max).default(def);
 
-const postgresUrl = z.string().refine((v) => {
-  try {
-    const u = new URL(v);
-    return (u.protocol === 'postgres:' || u.protocol === 'postgresql:') && u.hostname !== '';
-  } catch {
-    return false;
-  }
-}, 'must be a postgres:// or postgresql:// URL with a host');
+const postgresUrl = z
+  .string()
+  .refine((v) => isUrlWith(v, ['postgres:', 'postgresql:']), 'must be a postgres:// or postgresql:// URL with a host');
 
 // One URL, or a comma-separated list of cluster nodes.
 const redisUrl = z.string().refine(
-  (v) =>
-    v.split(',').every((part) => {
-      try {
-        const u = new URL(part.trim());
-        return (u.protocol === 'redis:' || u.protocol === 'rediss:') && u.hostname !== '';
-      } catch {
-        return false;
-      }
-    }),
+  (v) => v.split(',').every((part) => isUrlWith(part.trim(), ['redis:', 'rediss:'])),
   'must be a redis:// URL, or a comma-separated list of them for Redis Cluster',
 );
 

@@ -24,17 +24,19 @@ export const slug = z
   .string()
   .max(100, 'must be at most 100 characters')
   .regex(/^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/, 'must be lowercase letters, digits and inner hyphens');
+/** A URL of one of these protocols (`'https:'`) with a host. */
+export function isUrlWith(value: string, protocols: readonly string[]): boolean {
+  try {
+    const u = new URL(value);
+    return protocols.includes(u.protocol) && u.hostname !== '';
+  } catch {
+    return false;
+  }
+}
 export const httpUrl = z
   .string()
   .max(2048, 'must be at most 2048 characters')
-  .refine((v) => {
-    try {
-      const u = new URL(v);
-      return (u.protocol === 'http:' || u.protocol === 'https:') && u.hostname !== '';
-    } catch {
-      return false;
-    }
-  }, 'must be an http:// or https:// URL');
+  .refine((v) => isUrlWith(v, ['http:', 'https:']), 'must be an http:// or https:// URL');
 export const isoDateTime = z.iso.datetime({ offset: true, error: 'must be an ISO 8601 date-time such as 2030-01-31T00:00:00Z' });
 export const modelName = text(200);
 
