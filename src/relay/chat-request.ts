@@ -53,6 +53,9 @@ export const responsesRequestSchema = z.looseObject({
   max_output_tokens: z.number().int().positive().nullish(),
   tools: z.array(z.unknown()).nullish(),
   temperature: z.number().nullish(),
+  previous_response_id: z.string().min(1).nullish(),
+  store: z.boolean().nullish(),
+  background: z.boolean().nullish(),
 });
 
 export type ResponsesRequest = z.infer<typeof responsesRequestSchema>;

@@ -4,8 +4,9 @@
  * (model mapped, a finite quota's cap in max_output_tokens), the answer byte for byte. The answer is read as it
  * passes for the usage record, and the input becomes the conversation's new messages, as for a chat request.
  *
- * Stored responses live with the upstream account that made them: GET/DELETE /v1/responses/{id} are not relayed,
- * and `previous_response_id` only finds its response on the channel (key) that created it.
+ * A stored response lives with the upstream account that made it: the gateway notes which channel that was, and
+ * sends a request continuing it (`previous_response_id`), and GET/DELETE of it, there (stored-responses.ts).
+ * Background responses are refused: their usage is only known after the request that made them has ended.
  */
 import type { IncomingMessage } from 'node:http';
 import { responsesRequestSchema, type ChatMessage, type ChatRequest, type ResponsesRequest } from './chat-request.js';
@@ -21,6 +22,9 @@ import { isRecord, parseJsonObject } from './adapters/anthropic/guards.js';
 import type { JsonObject } from './adapters/anthropic/wire.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
+import { continuingOrder, rememberHolder } from './stored-responses.js';
+import { GatewayError } from '../errors.js';
+import type { Channel } from '../channels/channel.js';
 import type { RelayDeps } from './relay-deps.js';
 
 const RESPONSES: EndpointScope = {
@@ -32,7 +36,16 @@ const MIN_OUTPUT_TOKENS = 16;
 
 export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, ctx: RequestContext): Promise<void> {
   const { principal, body, req } = await intake(r, incoming, responsesRequestSchema);
-  const order = await chooseChannels(r, principal, req.model, RESPONSES);
+  if (req.background) {
+    throw new GatewayError('invalid_request_error', 'Background responses are not supported by this gateway: their usage could not be accounted for.', {
+      param: 'background',
+      code: 'invalid_value',
+    });
+  }
+  const chosen = await chooseChannels(r, principal, req.model, RESPONSES);
+  const order = req.previous_response_id ? await continuingOrder(r, principal, req.previous_response_id, chosen) : chosen;
+  // What the upstream stores (by default it does) is found again through the channel that made it.
+  const noteHolder = req.store === false ? () => undefined : (id: string, channel: Channel) => rememberHolder(r, principal, id, channel);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);
 
   const chat = chatFormOf(req);
@@ -47,20 +60,24 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
 
   const sendWhole = async (attempt: Attempt): Promise<ReplySummary> => {
     let raw: string;
+    let answer: unknown;
     let summary: ReplySummary;
     try {
       raw = await readBody(attempt.response.body, MAX_UPSTREAM_JSON);
       refuseErrorAnswer(openAIProtocol, raw);
-      summary = summarizeResponse(JSON.parse(raw));
+      answer = JSON.parse(raw);
+      summary = summarizeResponse(answer);
     } catch (err) {
       throw err instanceof BeforeFirstByteError ? err : new BeforeFirstByteError(err);
     }
+    // Noted before the client has the id, so a follow-up naming it cannot arrive first.
+    if (isRecord(answer) && typeof answer.id === 'string') await noteHolder(answer.id, attempt.channel);
     sendJsonText(ctx.res, 200, raw, headers);
     return summary;
   };
 
   const relayStream = (attempt: Attempt): Promise<ReplySummary> => {
-    const sink = responsesSink();
+    const sink = responsesSink((id) => void noteHolder(id, attempt.channel));
     return relayEvents({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink, cutFrame: CUT_FRAME }).then((relayed) => {
       if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
       return sink.result();
@@ -148,11 +165,13 @@ const CUT_FRAME = `event: error\ndata: ${JSON.stringify({ type: 'error', code: '
 const PREAMBLE = new Set(['response.created', 'response.in_progress', 'response.queued']);
 
 /**
- * Bytes pass through; events are read for the record: the text deltas as they pass (what a cut stream said), then
- * the whole answer from response.completed (or response.incomplete), which carries the usage.
+ * Bytes pass through; events are read for the record: the response's id as it is created, the text deltas as they
+ * pass (what a cut stream said), then the whole answer from response.completed (or response.incomplete), which
+ * carries the usage.
  */
-function responsesSink(): EventSink {
+function responsesSink(onResponseId: (id: string) => void): EventSink {
   const text = new TextParts();
+  let created = false;
   let final: ReplySummary | null = null;
   let failure: { code: string; message: string } | null = null;
   let begun = false;
@@ -163,6 +182,11 @@ function responsesSink(): EventSink {
       if (type === 'error' || type === 'response.failed') {
         failure = { code: 'upstream_stream_error', message: `the upstream reported ${type}` };
         return '';
+      }
+      if (type === 'response.created' && !created) {
+        created = true;
+        const id = (parseJsonObject(data)?.response as JsonObject | undefined)?.id;
+        if (typeof id === 'string') onResponseId(id);
       }
       if (type && PREAMBLE.has(type)) return '';
       begun = true;

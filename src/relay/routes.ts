@@ -13,6 +13,7 @@ import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js'
 import { getModel, listModels } from './models.js';
 import { handleCountTokens, handleMessages } from './messages.js';
 import { handleResponses } from './responses.js';
+import { relayStoredResponse } from './stored-responses.js';
 import { ClientAbort } from './client-abort.js';
 import { baseHeaders, sendJsonText } from './respond.js';
 
@@ -85,6 +86,8 @@ export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
   const app = new Hono<RelayEnv>();
   app.get('/models', (c) => listModels(r, c));
   app.get('/models/:id{.+}', (c) => getModel(r, c));
+  app.on(['GET', 'DELETE'], '/responses/:id', (c) => relayStoredResponse(r, c, ''));
+  app.get('/responses/:id/input_items', (c) => relayStoredResponse(r, c, '/input_items'));
   // POSTs to these never reach Hono (relayLane takes them).
   for (const path of ['/chat/completions', '/completions', '/embeddings', '/responses']) {
     app.all(path, () => {

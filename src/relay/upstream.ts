@@ -12,7 +12,7 @@ export interface UpstreamCall {
   path: string;
   headers: Record<string, string>;
   body: string;
-  method?: 'POST' | 'GET';
+  method?: 'POST' | 'GET' | 'DELETE';
 }
 
 export interface UpstreamResponse {
@@ -46,7 +46,7 @@ export function createUpstreamPool(opts: { connectTimeoutMs: number; firstByteTi
         path: call.path,
         method: call.method ?? 'POST',
         headers: call.headers,
-        body: call.method === 'GET' ? undefined : call.body,
+        body: call.method === undefined || call.method === 'POST' ? call.body : undefined,
         signal,
       } as Dispatcher.RequestOptions);
       return { status: res.statusCode, headers: res.headers, body: res.body as unknown as UpstreamResponse['body'] };

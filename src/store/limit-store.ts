@@ -80,6 +80,10 @@ export interface LimitStore {
   setQuotaUsed(key: string, used: number): Promise<void>;
   /** Adds to a counter that lives `windowMs` from its first hit; returns the new count (failure windows, metrics). */
   hit(key: string, windowMs: number, by?: number): Promise<number>;
+  /** Keeps `value` under `key` for `ttlMs`, replacing what was there (which channel holds a stored response). */
+  putValue(key: string, value: string, ttlMs: number): Promise<void>;
+  /** What putValue kept under `key`; null if nothing was, or it expired. */
+  getValue(key: string): Promise<string | null>;
   publish(channel: string, message: string): Promise<void>;
   /** Calls `handler` for each message on `channel`, on every instance; returns an unsubscribe function. */
   subscribe(channel: string, handler: (message: string) => void): Promise<() => Promise<void>>;

@@ -25,6 +25,14 @@ interface QuotaCounter {
   epoch: number;
 }
 
+interface StoredValue {
+  value: string;
+  expiresAt: number;
+}
+
+/** Values kept at once; past it the oldest go first (an embedded gateway's memory is the process's). */
+const MAX_VALUES = 100_000;
+
 interface HitWindow {
   count: number;
   expiresAt: number;
@@ -37,6 +45,7 @@ export function createMemoryStore(): LimitStore {
   const tats = new Map<string, number>();
   const quotas = new Map<string, QuotaCounter>();
   const hits = new Map<string, HitWindow>();
+  const values = new Map<string, StoredValue>();
   const bus = new EventEmitter();
   bus.setMaxListeners(0);
   let closed = false;
@@ -45,6 +54,7 @@ export function createMemoryStore(): LimitStore {
     const now = Date.now();
     for (const [key, tat] of tats) if (tat <= now) tats.delete(key);
     for (const [key, window] of hits) if (window.expiresAt <= now) hits.delete(key);
+    for (const [key, stored] of values) if (stored.expiresAt <= now) values.delete(key);
     for (const [key, counter] of quotas) {
       sweep(counter, now);
       trimSettled(counter, now);
@@ -182,6 +192,17 @@ export function createMemoryStore(): LimitStore {
     async hit(key, windowMs, by = 1) {
       assertOpen();
       return hit(key, windowMs, by);
+    },
+    async putValue(key, value, ttlMs) {
+      assertOpen();
+      values.delete(key);
+      if (values.size >= MAX_VALUES) values.delete(values.keys().next().value!);
+      values.set(key, { value, expiresAt: Date.now() + ttlMs });
+    },
+    async getValue(key) {
+      assertOpen();
+      const stored = values.get(key);
+      return stored && stored.expiresAt > Date.now() ? stored.value : null;
     },
     async publish(channel, message) {
       assertOpen();

@@ -158,6 +158,14 @@ export function createRedisStore(opts: RedisStoreOptions): LimitStore {
       return toNumber(await run(client, scripts.hit, [key(k)], [windowMs, by]));
     },
 
+    async putValue(k, value, ttlMs) {
+      assertOpen();
+      await client.set(key(k), value, 'PX', ttlMs);
+    },
+    async getValue(k) {
+      assertOpen();
+      return client.get(key(k));
+    },
     async publish(channel, message) {
       assertOpen();
       await client.publish(key(channel), message);

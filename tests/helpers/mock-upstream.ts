@@ -5,7 +5,8 @@
  * HTTP status, a reset before headers, a stall, a stream cut after N chunks, slow chunks.
  *
  * Several channels can share one mock: give each a base URL with its own path prefix
- * (`${mock.url}/a`, `${mock.url}/b`) and tell them apart with `channelOf(request)`.
+ * (`${mock.url}/a`, `${mock.url}/b`) and tell them apart with `channelOf(request)`. As OpenAI does per account,
+ * each prefix keeps the Responses it stored: only it can continue, get or delete them.
  */
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import { responsesBody, responsesEvents, responsesSseFrame, type ResponsesFixture } from './responses-wire.js';
@@ -81,6 +82,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
   const requests: ReceivedRequest[] = [];
   let scripted: ((req: ReceivedRequest) => Behavior | undefined) | null = null;
   const sockets = new Set<import('node:net').Socket>();
+  const stored: StoredResponses = new Map();
 
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
@@ -106,7 +108,7 @@ export async function startMockUpstream(): Promise<MockUpstream> {
     res.on('finish', () => (received.finishedAt = Date.now()));
     res.on('close', () => (received.closedAt = Date.now()));
     const behavior = scripted?.(received) ?? { kind: 'reply' };
-    await answer(received, behavior, res).catch(() => res.destroy());
+    await answer(received, behavior, res, stored).catch(() => res.destroy());
   });
   server.on('connection', (s) => {
     sockets.add(s);
@@ -142,7 +144,11 @@ function reportedUsage(req: ReceivedRequest, u: Usage): Usage {
   return { prompt: u.prompt, completion: typeof cap === 'number' ? Math.min(u.completion, cap) : u.completion };
 }
 
-async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): Promise<void> {
+/** Stored Responses by id: the channel prefix that made each, the object and its input. */
+let responseSeq = 0;
+type StoredResponses = Map<string, { channel: string; body: Record<string, unknown>; input: unknown }>;
+
+async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse, stored: StoredResponses): Promise<void> {
   if (b.kind === 'reset') {
     res.socket?.destroy();
     return;
@@ -185,10 +191,11 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
     await sleep(b.headersDelayMs);
     if (res.destroyed) return;
   }
+  if (/\/responses\/[^/?]+/.test(req.path)) return storedResponse(req, res, stored);
   if (req.path.includes('/embeddings')) return embeddings(req, res);
   const legacy = req.path.endsWith('/completions') && !req.path.endsWith('/chat/completions');
   const reply: Extract<Behavior, { kind: 'reply' }> = b.kind === 'reply' ? b : { kind: 'reply', content: b.content, chunks: b.chunks };
-  if (req.path.endsWith('/responses')) return responses(req, res, reply, b.kind === 'cut' ? b : null);
+  if (req.path.endsWith('/responses')) return responses(req, res, reply, b.kind === 'cut' ? b : null, stored);
   if (req.body?.stream) return stream(req, res, reply, b.kind === 'cut' ? b : null, legacy);
   const usage = reply.usage === null ? undefined : usageOf(reportedUsage(req, reply.usage ?? DEFAULT_USAGE));
   const content = reply.content ?? DEFAULT_REPLY;
@@ -221,7 +228,17 @@ async function answer(req: ReceivedRequest, b: Behavior, res: ServerResponse): P
 }
 
 /** POST /v1/responses: the Responses API's object, or its event stream (which has no [DONE]). */
-async function responses(req: ReceivedRequest, res: ServerResponse, reply: Extract<Behavior, { kind: 'reply' }>, cut: Extract<Behavior, { kind: 'cut' }> | null): Promise<void> {
+async function responses(
+  req: ReceivedRequest,
+  res: ServerResponse,
+  reply: Extract<Behavior, { kind: 'reply' }>,
+  cut: Extract<Behavior, { kind: 'cut' }> | null,
+  stored: StoredResponses,
+): Promise<void> {
+  const previous = req.body?.previous_response_id;
+  if (typeof previous === 'string' && stored.get(previous)?.channel !== channelOf(req)) {
+    return notFound(res, 400, `Previous response with id '${previous}' not found.`, 'previous_response_id', 'previous_response_not_found');
+  }
   const usage = reply.usage ?? DEFAULT_USAGE;
   const cap = req.body?.max_output_tokens;
   const output = typeof cap === 'number' ? Math.min(usage.completion, cap) : usage.completion;
@@ -231,7 +248,9 @@ async function responses(req: ReceivedRequest, res: ServerResponse, reply: Extra
     usage: { input: usage.prompt, output },
     status: output < usage.completion ? 'incomplete' : 'completed',
     textChunks: reply.chunks ?? 3,
+    id: `resp_mock${++responseSeq}`,
   };
+  if (req.body?.store !== false) stored.set(fixture.id!, { channel: channelOf(req), body: responsesBody(fixture, req.body), input: req.body?.input });
   if (!req.body?.stream) {
     res.writeHead(200, { 'content-type': 'application/json' });
     res.end(JSON.stringify(responsesBody(fixture, req.body)));
@@ -251,6 +270,30 @@ async function responses(req: ReceivedRequest, res: ServerResponse, reply: Extra
     if (reply.chunkDelayMs) await sleep(reply.chunkDelayMs);
   }
   res.end();
+}
+
+/** GET and DELETE /v1/responses/{id}, GET /v1/responses/{id}/input_items: only the prefix that stored it finds it. */
+function storedResponse(req: ReceivedRequest, res: ServerResponse, stored: StoredResponses): void {
+  const [, id, rest] = /\/responses\/([^/?]+)(\/input_items)?/.exec(req.path)!;
+  const found = stored.get(decodeURIComponent(id!));
+  if (!found || found.channel !== channelOf(req)) return notFound(res, 404, `Response with id '${id}' not found.`, null, null);
+  res.writeHead(200, { 'content-type': 'application/json' });
+  if (req.method === 'DELETE') {
+    stored.delete(id!);
+    res.end(JSON.stringify({ id, object: 'response', deleted: true }));
+  } else if (rest) {
+    const items = (typeof found.input === 'string' ? [{ role: 'user', content: [{ type: 'input_text', text: found.input }] }] : (found.input as unknown[]) ?? []).map(
+      (item, i) => ({ id: `msg_in${i}`, type: 'message', status: 'completed', ...(item as object) }),
+    );
+    res.end(JSON.stringify({ object: 'list', data: items, first_id: items[0]?.id ?? null, last_id: items.at(-1)?.id ?? null, has_more: false }));
+  } else {
+    res.end(JSON.stringify(found.body));
+  }
+}
+
+function notFound(res: ServerResponse, status: number, message: string, param: string | null, code: string | null): void {
+  res.writeHead(status, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message, type: 'invalid_request_error', param, code } }));
 }
 
 function usageOf(u: Usage) {

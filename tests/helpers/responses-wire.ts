@@ -5,6 +5,8 @@
  */
 
 export interface ResponsesFixture {
+  /** Default: a fixed id in OpenAI's form. */
+  id?: string;
   model: string;
   /** The assistant's text (a message item), unless `functionCalls` are given. */
   text?: string;
@@ -45,7 +47,8 @@ function outputItems(f: ResponsesFixture): Record<string, unknown>[] {
 export function responsesBody(f: ResponsesFixture, request: Record<string, unknown>, inProgress = false): Record<string, unknown> {
   const status = f.status ?? 'completed';
   return {
-    id: RESPONSE_ID,
+    id: f.id ?? RESPONSE_ID,
+    store: request.store ?? true,
     object: 'response',
     created_at: 1741476542,
     status: inProgress ? 'in_progress' : status,
@@ -59,7 +62,6 @@ export function responsesBody(f: ResponsesFixture, request: Record<string, unkno
     parallel_tool_calls: true,
     previous_response_id: request.previous_response_id ?? null,
     reasoning: { effort: null, summary: null },
-    store: true,
     temperature: 1.0,
     text: { format: { type: 'text' } },
     tool_choice: 'auto',

@@ -13,6 +13,8 @@ import { responsesEvents, responsesSseFrame } from '../../helpers/responses-wire
 let upstream: MockUpstream;
 let gw: TestGateway;
 let client: OpenAI;
+/** Another user's token in the same tenant. */
+const ADMIN_TOKEN = 'lyss-test-admin-0123456789abcdef0123456789';
 
 const common = { weight: 1, rate_limit: 100000, scope: 'tenant' };
 
@@ -27,6 +29,10 @@ beforeAll(async () => {
         { ...common, name: 'openai-metered', type: 'openai', base_url: `${upstream.url}/metered`, key: 'sk-metered', models: ['gpt-metered'], priority: 10, quota: 1e9 },
         { ...common, name: 'openai-tight', type: 'openai', base_url: `${upstream.url}/tight`, key: 'sk-tight', models: ['gpt-tight'], priority: 10, quota: 20 },
         { ...common, name: 'deepseek', type: 'deepseek', base_url: upstream.url, key: 'sk-ds', models: ['deepseek-chat'], priority: 10, quota: -1 },
+      ],
+      tokens: [
+        { name: 'ci', user: 'dev@acme.test', key: TEST_TOKEN, quota: -1, rate_limit: 100000 },
+        { name: 'admin', user: 'admin@acme.test', key: ADMIN_TOKEN, quota: -1, rate_limit: 100000 },
       ],
     }),
   });
@@ -200,5 +206,84 @@ describe('POST /v1/responses', () => {
     const get = await fetch(`${gw.baseURL}/responses`, { headers: { authorization: `Bearer ${TEST_TOKEN}` } });
     expect(get.status).toBe(405);
     expect(upstream.requests).toHaveLength(0);
+  });
+});
+
+describe('stored responses', () => {
+  /** A response stored by the spare channel: main (the higher tier) answers 500 to the first call. */
+  async function storedOnSpare(stream = false): Promise<string> {
+    upstream.script((req) => (req.path.startsWith('/main') && upstream.requests.length === 1 ? { kind: 'status', status: 500 } : undefined));
+    let id: string;
+    if (stream) {
+      const events = await client.responses.create({ model: 'gpt-5-mini', input: 'Remember 42.', stream: true });
+      id = '';
+      for await (const e of events) if (e.type === 'response.completed') id = e.response.id;
+    } else {
+      id = (await client.responses.create({ model: 'gpt-5-mini', input: 'Remember 42.' })).id;
+    }
+    expect(upstream.requests.map((r) => r.path)).toEqual(['/main/v1/responses', '/spare/v1/responses']);
+    upstream.reset();
+    return id;
+  }
+
+  it('a follow-up naming a previous response goes to the channel that stored it, and GET/DELETE reach it too', async () => {
+    const id = await storedOnSpare();
+    const next = await client.responses.create({ model: 'gpt-5-mini', input: 'What number?', previous_response_id: id });
+    expect(next.previous_response_id).toBe(id);
+    expect(upstream.requests.map((r) => [r.path, r.headers.authorization])).toEqual([['/spare/v1/responses', 'Bearer sk-spare']]);
+
+    upstream.reset();
+    const got = await client.responses.retrieve(id, { include: ['message.output_text.logprobs'] });
+    expect(got).toMatchObject({ id, object: 'response', output_text: DEFAULT_REPLY });
+    const items = await client.responses.inputItems.list(id, { limit: 5 });
+    expect(items.data[0]).toMatchObject({ type: 'message', role: 'user' });
+    await client.responses.delete(id);
+    expect(upstream.requests.map((r) => [r.method, r.path, r.headers.authorization])).toEqual([
+      ['GET', `/spare/v1/responses/${id}?include%5B%5D=message.output_text.logprobs`, 'Bearer sk-spare'],
+      ['GET', `/spare/v1/responses/${id}/input_items?limit=5`, 'Bearer sk-spare'],
+      ['DELETE', `/spare/v1/responses/${id}`, 'Bearer sk-spare'],
+    ]);
+    // Gone upstream: its 404 comes back as it is.
+    const gone = await client.responses.retrieve(id).catch((e) => e);
+    expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(gone.message).toContain(`Response with id '${id}' not found.`);
+  });
+
+  it('a streamed response is found again from its response.created', async () => {
+    const id = await storedOnSpare(true);
+    await client.responses.create({ model: 'gpt-5-mini', input: 'And now?', previous_response_id: id });
+    expect(upstream.requests.map((r) => r.path)).toEqual(['/spare/v1/responses']);
+  });
+
+  it("another user's response is not found, and never reaches the upstream", async () => {
+    const id = await storedOnSpare();
+    const other = new OpenAI({ baseURL: gw.baseURL, apiKey: ADMIN_TOKEN, maxRetries: 0 });
+    const get = await other.responses.retrieve(id).catch((e) => e);
+    expect(get).toBeInstanceOf(OpenAI.NotFoundError);
+    expect(get.error).toMatchObject({ message: `Response with id '${id}' not found.`, type: 'invalid_request_error' });
+    const del = await other.responses.delete(id).catch((e) => e);
+    expect(del).toBeInstanceOf(OpenAI.NotFoundError);
+    const follow = await other.responses.create({ model: 'gpt-5-mini', input: 'Hi', previous_response_id: id }).catch((e) => e);
+    expect(follow).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(follow.error).toMatchObject({ param: 'previous_response_id', code: 'previous_response_not_found' });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('an id the gateway never saw: GET is a 404, a follow-up goes where channels usually go', async () => {
+    const get = await client.responses.retrieve('resp_unknown').catch((e) => e);
+    expect(get).toBeInstanceOf(OpenAI.NotFoundError);
+    const follow = await client.responses.create({ model: 'gpt-5-mini', input: 'Hi', previous_response_id: 'resp_unknown' }).catch((e) => e);
+    expect(follow).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(follow.error).toMatchObject({ code: 'previous_response_not_found' });
+    expect(upstream.requests.map((r) => r.path)).toEqual(['/main/v1/responses']);
+  });
+
+  it('a response made with store: false is not noted; background responses are refused before any upstream call', async () => {
+    const { id } = await client.responses.create({ model: 'gpt-5-mini', input: 'Hi', store: false });
+    expect((await client.responses.retrieve(id).catch((e) => e)).status).toBe(404);
+    const background = await client.responses.create({ model: 'gpt-5-mini', input: 'Hi', background: true }).catch((e) => e);
+    expect(background).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(background.error).toMatchObject({ param: 'background', code: 'invalid_value' });
+    expect(upstream.requests).toHaveLength(1);
   });
 });

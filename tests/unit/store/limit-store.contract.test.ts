@@ -309,6 +309,17 @@ function contract(backend: Backend): void {
     expect(await store.hit(key, 200)).toBe(1);
   });
 
+  it('keeps a value for its time to live, seen by every instance', async () => {
+    const peer = open(() => backend.peer(store));
+    const key = `${t}:response:resp_1`;
+    expect(await store.getValue(key)).toBeNull();
+    await store.putValue(key, 'first', 60_000);
+    await store.putValue(key, 'second', 200);
+    expect(await peer.getValue(key)).toBe('second');
+    await sleep(300);
+    expect(await store.getValue(key)).toBeNull();
+  });
+
   it('delivers a publication to every subscriber until it unsubscribes', async () => {
     const peer = open(() => backend.peer(store));
     const channel = `${t}:invalidate`;

@@ -33,6 +33,8 @@ function flakyStore() {
     quotaUsed: (key) => guard(() => inner.quotaUsed(key)),
     setQuotaUsed: (key, used) => guard(() => inner.setQuotaUsed(key, used)),
     hit: (key, windowMs, by) => guard(() => inner.hit(key, windowMs, by)),
+    putValue: (key, value, ttlMs) => guard(() => inner.putValue(key, value, ttlMs)),
+    getValue: (key) => guard(() => inner.getValue(key)),
     publish: (channel, message) => guard(() => inner.publish(channel, message)),
     subscribe: (channel, handler) => guard(() => inner.subscribe(channel, handler)),
     ping: () => guard(() => inner.ping()),
