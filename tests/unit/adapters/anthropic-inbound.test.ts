@@ -291,6 +291,52 @@ describe('createOpenAIToAnthropicStreamTranslator', () => {
     });
   });
 
+  it('parallel calls streamed side by side: the first streams, the others follow whole, no block gets input once closed', () => {
+    const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
+    const events = [
+      chunk({ role: 'assistant', content: null }),
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '' } }] }),
+      chunk({ tool_calls: [{ index: 1, id: 'call_b', type: 'function', function: { name: 'get_time', arguments: '' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '{"city":' } }] }),
+      chunk({ tool_calls: [{ index: 1, function: { arguments: '{"tz":"CET"}' } }] }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '"Paris"}' } }] }),
+      chunk({}, 'tool_calls'),
+    ].flatMap((c) => t.push(JSON.stringify(c)));
+    events.push(...t.push('[DONE]'));
+    const closed = new Set<unknown>();
+    for (const e of events) {
+      if (e.event === 'content_block_stop') closed.add(e.data.index);
+      if (e.event === 'content_block_delta') expect(closed.has(e.data.index)).toBe(false);
+    }
+    const blocks = events.filter((e) => e.event.startsWith('content_block')).map((e) => [e.event.slice(14), e.data.index, (e.data.delta as { partial_json?: string })?.partial_json ?? (e.data.content_block as { id?: string })?.id]);
+    expect(blocks).toEqual([
+      ['start', 0, 'call_a'],
+      ['delta', 0, '{"city":'],
+      ['delta', 0, '"Paris"}'],
+      ['stop', 0, undefined],
+      ['start', 1, 'call_b'],
+      ['delta', 1, '{"tz":"CET"}'],
+      ['stop', 1, undefined],
+    ]);
+    expect(events.find((e) => e.event === 'message_delta')?.data).toMatchObject({ delta: { stop_reason: 'tool_use' } });
+  });
+
+  it('a tool call cut off by the token limit ends with max_tokens, streamed and not', () => {
+    const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
+    const events = [
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"city": "Par' } }] }),
+      chunk({}, 'length'),
+    ].flatMap((c) => t.push(JSON.stringify(c)));
+    events.push(...t.push('[DONE]'));
+    expect(events.find((e) => e.event === 'message_delta')?.data).toMatchObject({ delta: { stop_reason: 'max_tokens' } });
+    const whole = {
+      ...base,
+      object: 'chat.completion',
+      choices: [{ index: 0, finish_reason: 'length', logprobs: null, message: { role: 'assistant', content: null, refusal: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f', arguments: '{"a": "b' } }] } }],
+    };
+    expect(openAIToAnthropicResponse(whole, { id: 'x', model: 'm' }).stop_reason).toBe('max_tokens');
+  });
+
   it('streams reasoning deltas as a thinking block before the text', () => {
     const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
     const events = [

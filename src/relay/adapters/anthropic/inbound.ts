@@ -271,11 +271,11 @@ export function anthropicMessageId(id: string): string {
 }
 
 function stopReasonFromOpenAI(finishReason: unknown, hasToolCalls: boolean): AnthropicStopReason {
+  // A call cut off by the token limit is not a call to make: its arguments are unfinished.
+  if (finishReason === 'length') return 'max_tokens';
   // Some OpenAI-compatible servers report "stop" on a tool call; the calls are what matters.
   if (hasToolCalls) return 'tool_use';
   switch (finishReason) {
-    case 'length':
-      return 'max_tokens';
     case 'tool_calls':
     case 'function_call':
       return 'tool_use';
@@ -413,6 +413,8 @@ export interface AnthropicSseEvent {
 export interface InboundStreamContext extends InboundResponseContext {
   /** Estimated prompt tokens for message_start; message_delta later carries the upstream's count. */
   inputTokens?: number;
+  /** The gateway's count of what was said, for message_delta when the upstream reported no usage. */
+  outputTokens?: () => number;
 }
 
 export interface OpenAIToAnthropicStreamTranslator {
@@ -429,7 +431,9 @@ export interface OpenAIToAnthropicStreamTranslator {
  * Emits Anthropic's event order: message_start, then for each block content_block_start (a ping
  * after the first one, where Anthropic sends it), content_block_delta..., content_block_stop, then
  * message_delta (stop_reason, usage) and message_stop. Text and each tool call get their own block;
- * a block is closed when the next one opens, since Anthropic never interleaves blocks.
+ * a block is closed when the next one opens, since Anthropic never interleaves blocks. So while one tool
+ * call streams, the fragments of any other (a server streaming parallel calls side by side) are held,
+ * and each of those goes out whole once the calls are over: a closed block never gets more input.
  */
 export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContext): OpenAIToAnthropicStreamTranslator {
   const messageId = anthropicMessageId(ctx.id);
@@ -438,7 +442,9 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
   let ended = false;
   let nextIndex = 0;
   let open: { kind: 'text' | 'thinking' | 'tool'; index: number } | null = null;
-  const toolIndex = new Map<number, number>(); // OpenAI tool_calls[].index -> Anthropic block index
+  /** The OpenAI tool_calls[].index of the call whose block is open, and the others' parts, held in arrival order. */
+  let streamingCall: number | null = null;
+  const heldCalls = new Map<number, { id: string; name: string; args: string }>();
   let finishReason: unknown = null;
   let sawToolCall = false;
   let upstreamUsage: OpenAIUsage | null = null;
@@ -456,6 +462,50 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
     if (!open) return;
     events.push({ event: 'content_block_stop', data: { type: 'content_block_stop', index: open.index } });
     open = null;
+  }
+
+  function inputDelta(events: AnthropicSseEvent[], index: number, partial: string): void {
+    events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: partial } } });
+  }
+
+  function toolBlock(id: string, name: string): JsonObject {
+    return { type: 'tool_use', id, name, input: {}, caller: { type: 'direct' } };
+  }
+
+  /** One OpenAI tool_calls[] fragment: streamed into the open call's block, or held if another call streams. */
+  function toolFragment(events: AnthropicSseEvent[], call: JsonObject): void {
+    const fn = isRecord(call.function) ? call.function : {};
+    const openaiIndex = num(call.index) ?? 0;
+    const args = str(fn.arguments) ?? '';
+    sawToolCall = true;
+    if (openaiIndex === streamingCall && open?.kind === 'tool') {
+      if (args) inputDelta(events, open.index, args);
+      return;
+    }
+    const held = heldCalls.get(openaiIndex);
+    if (held) {
+      held.args += args;
+      return;
+    }
+    const id = str(call.id) ?? `toolu_${messageId.slice(4)}_${openaiIndex}`;
+    const name = str(fn.name) ?? '';
+    if (streamingCall !== null) {
+      heldCalls.set(openaiIndex, { id, name, args });
+      return;
+    }
+    streamingCall = openaiIndex;
+    const index = openBlock(events, toolBlock(id, name));
+    if (args) inputDelta(events, index, args);
+  }
+
+  /** The calls held back, each as one whole block, after the streamed one closed. */
+  function releaseHeldCalls(events: AnthropicSseEvent[]): void {
+    for (const held of heldCalls.values()) {
+      const index = openBlock(events, toolBlock(held.id, held.name));
+      if (held.args) inputDelta(events, index, held.args);
+    }
+    heldCalls.clear();
+    closeOpen(events);
   }
 
   function openBlock(events: AnthropicSseEvent[], block: JsonObject): number {
@@ -479,7 +529,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
   function complete(): AnthropicSseEvent[] {
     const events: AnthropicSseEvent[] = [];
     start(events);
-    closeOpen(events);
+    releaseHeldCalls(events);
     ended = true;
     const usage = anthropicUsageFromOpenAI(upstreamUsage);
     events.push({
@@ -490,7 +540,7 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
         // Cumulative totals; SDKs overwrite the message_start values with any that are present.
         usage: {
           input_tokens: upstreamUsage ? usage.input_tokens : (ctx.inputTokens ?? 0),
-          output_tokens: usage.output_tokens,
+          output_tokens: upstreamUsage ? usage.output_tokens : (ctx.outputTokens?.() ?? 0),
           cache_creation_input_tokens: usage.cache_creation_input_tokens,
           cache_read_input_tokens: usage.cache_read_input_tokens,
           output_tokens_details: usage.output_tokens_details,
@@ -549,33 +599,11 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
         events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'text_delta', text } } });
       }
 
-      for (const call of arr(delta.tool_calls) ?? []) {
-        if (!isRecord(call)) continue;
-        const fn = isRecord(call.function) ? call.function : {};
-        const openaiIndex = num(call.index) ?? 0;
-        let index = toolIndex.get(openaiIndex);
-        if (index === undefined) {
-          sawToolCall = true;
-          index = openBlock(events, {
-            type: 'tool_use',
-            id: str(call.id) ?? `toolu_${messageId.slice(4)}_${openaiIndex}`,
-            name: str(fn.name) ?? '',
-            input: {},
-            caller: { type: 'direct' },
-          });
-          toolIndex.set(openaiIndex, index);
-        }
-        // Fragments for an earlier, already closed call (a server interleaving parallel calls) still
-        // go to that call's index; SDKs accumulate by index.
-        const args = str(fn.arguments);
-        if (args) {
-          events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'input_json_delta', partial_json: args } } });
-        }
-      }
+      for (const call of arr(delta.tool_calls) ?? []) if (isRecord(call)) toolFragment(events, call);
 
       if (choice.finish_reason !== undefined && choice.finish_reason !== null) {
         finishReason = choice.finish_reason;
-        closeOpen(events);
+        releaseHeldCalls(events);
       }
       return events;
     },
