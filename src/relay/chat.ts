@@ -68,15 +68,19 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
   }).finally(() => r.conversations.ended(principal, conversation));
 }
 
+/** The completion tokens the upstream reported, or, if it did not, the gateway's count of what it said. */
+export function completionTokens(summary: ReplySummary): number {
+  return summary.usage?.completion_tokens ?? countText(summary.content + summary.toolCalls.map((t) => t.function.name + t.function.arguments).join(''));
+}
+
 /** Steps 8-9 for a chat answer: the messages it adds to its conversation, then settle and record. */
 export async function finish(
   r: RelayDeps,
   a: { principal: Principal; req: ChatRequest; attempt: Attempt; summary: ReplySummary; promptTokens: number; conversation: ConversationRef; ctx: RequestContext },
 ): Promise<void> {
   const { principal, req, attempt, summary } = a;
-  const reply = summary.content + summary.toolCalls.map((t) => t.function.name + t.function.arguments).join('');
   const prompt = summary.usage?.prompt_tokens ?? a.promptTokens;
-  const completion = summary.usage?.completion_tokens ?? countText(reply);
+  const completion = completionTokens(summary);
   const responseTimeMs = Date.now() - a.ctx.startedAt;
   const settings = { temperature: req.temperature ?? null, maxTokens: req.max_completion_tokens ?? req.max_tokens ?? null };
   const existed = a.conversation.stored;

@@ -12,7 +12,7 @@ import { refusalOf } from '../errors.js';
 import { chatRequestSchema, parseRequest } from './chat-request.js';
 import { checkServed, chooseChannels } from './channel-choice.js';
 import { attemptChannels, type Attempt, type RequestContext } from './attempts.js';
-import { finish } from './chat.js';
+import { completionTokens, finish } from './chat.js';
 import { protocolFor } from './adapters/index.js';
 import { refuseErrorAnswer, type Protocol, type ProtocolContext } from './adapters/protocol.js';
 import { anthropicMessagesCall, asClientError } from './adapters/anthropic-protocol.js';
@@ -111,9 +111,9 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
 
   /** Anthropic's events pass through; an OpenAI stream is translated to them. */
   const relayStream = (attempt: Attempt, native: boolean): Promise<ReplySummary> => {
-    const sink = native
-      ? nativeSink(pctx)
-      : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens >= 0 ? promptTokens : undefined });
+    // message_start carries the prompt's size (clients size their context by it): counted here if not yet.
+    if (!native && promptTokens < 0) promptTokens = countChatPrompt(req.messages, req.tools);
+    const sink = native ? nativeSink(pctx) : translatingSink(protocolFor(attempt.channel), pctx, { id: messageId, model: msg.model, inputTokens: promptTokens });
     return relayEvents({ body: attempt.response.body, res: ctx.res, headers: { ...headers, ...SSE_HEADERS }, abort: ctx.abort, sink, cutFrame: CUT_FRAME }).then((relayed) => {
       if (relayed.outcome !== 'done') r.logger.info('stream ended early', { requestId: ctx.requestId, outcome: relayed.outcome, err: relayed.error });
       return sink.result();
@@ -252,10 +252,10 @@ function nativeSink(pctx: ProtocolContext): EventSink {
 }
 
 /** OpenAI-format channel: chunks are translated to Anthropic's events and summarised for accounting. */
-function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number | undefined }): EventSink {
+function translatingSink(protocol: Protocol, pctx: ProtocolContext, msg: { id: string; model: string; inputTokens: number }): EventSink {
   const mapper = protocol.streamMapper(pctx);
-  const t = createOpenAIToAnthropicStreamTranslator(msg);
   const summary = new ChunkSummary();
+  const t = createOpenAIToAnthropicStreamTranslator({ ...msg, outputTokens: () => completionTokens(summary.result()) });
   let begun = false;
   const frames = (events: AnthropicSseEvent[]) => {
     let text = '';

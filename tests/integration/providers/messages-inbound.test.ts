@@ -168,6 +168,15 @@ describe('to an OpenAI-format channel', () => {
     expect(final.usage).toMatchObject({ input_tokens: 12, output_tokens: 7 });
   });
 
+  it('sizes message_start by the gateway\'s prompt count, and message_delta by its own count when the upstream reports no usage', async () => {
+    const body = { model: 'gpt-4o-mini', max_tokens: 64, stream: true, system: 'Be brief.', messages: [{ role: 'user', content: 'Hi there' }] };
+    const counted = countChatPrompt(parseRequest(chatRequestSchema, anthropicToOpenAIRequest(body)).messages);
+    openaiUp.script(() => ({ kind: 'reply', content: 'Hello, friend.', usage: null }));
+    const evs = events(await (await raw(body)).text());
+    expect(evs[0]![1].message.usage).toMatchObject({ input_tokens: counted });
+    expect(evs.at(-2)![1].usage).toMatchObject({ input_tokens: counted, output_tokens: countText('Hello, friend.') });
+  });
+
   it('does tool use, streamed and not, and carries tool results back', async () => {
     openaiUp.script(() => ({ kind: 'reply', toolCalls: [{ name: 'get_weather', arguments: '{"city":"Paris"}' }] }));
     const tools: Anthropic.Tool[] = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object', properties: { city: { type: 'string' } } } }];
