@@ -106,6 +106,14 @@ describe('createAnthropicStreamTranslator: tool use', () => {
     expect(finishReasons(chunks)).toEqual(['tool_calls']);
   });
 
+  it('ends a call without arguments with "{}", as unstreamed, not ""', () => {
+    const t = createAnthropicStreamTranslator({ ...ctx, includeUsage: false });
+    t.push('content_block_start', JSON.stringify({ type: 'content_block_start', index: 0, content_block: { type: 'tool_use', id: 'toolu_x', name: 'now', input: {} } }));
+    expect(t.push('content_block_delta', JSON.stringify({ type: 'content_block_delta', index: 0, delta: { type: 'input_json_delta', partial_json: '' } }))).toEqual([]);
+    const out = t.push('content_block_stop', JSON.stringify({ type: 'content_block_stop', index: 0 }));
+    expect(out[0]?.choices[0]?.delta.tool_calls).toEqual([{ index: 0, function: { arguments: '{}' } }]);
+  });
+
   it('emits the whole input at content_block_stop when no input_json_delta came', () => {
     const t = createAnthropicStreamTranslator({ ...ctx, includeUsage: false });
     t.push('message_start', JSON.stringify({ type: 'message_start', message: { usage: { input_tokens: 1, output_tokens: 1 } } }));

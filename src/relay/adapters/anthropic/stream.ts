@@ -177,7 +177,8 @@ export function createAnthropicStreamTranslator(ctx: AnthropicStreamContext): An
     const state = blocks.get(num(payload.index) ?? -1);
     // Some Anthropic-compatible servers put the whole input in content_block_start and stream no
     // input_json_delta; without this the call would reach the client with arguments "".
-    if (state?.kind === 'tool' && !state.sawArguments && Object.keys(state.input).length > 0) {
+    // A call without arguments ends as "{}", as the same answer does unstreamed: clients JSON.parse it.
+    if (state?.kind === 'tool' && !state.sawArguments) {
       state.sawArguments = true;
       return [chunk({ tool_calls: [{ index: state.openaiIndex, function: { arguments: JSON.stringify(state.input) } }] })];
     }
