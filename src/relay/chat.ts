@@ -27,7 +27,7 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
   const n = req.n ?? 1;
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
   // Counting the prompt costs CPU; with no finite quota in play the reservation does not need it.
-  let promptTokens = finite ? countChatPrompt(req.messages, req.tools) : -1;
+  const promptTokens = finite ? countChatPrompt(req.messages, req.tools) : -1;
   const requestedMax = req.max_completion_tokens ?? req.max_tokens ?? null;
   const desired = finite ? r.pricing.units(req.model, promptTokens + n * (requestedMax ?? r.config.LYSS_DEFAULT_MAX_TOKENS)) : 0;
   const minimum = finite ? r.pricing.units(req.model, promptTokens + n) : 0;
@@ -61,10 +61,9 @@ export async function handleChat(r: RelayDeps, incoming: IncomingMessage, ctx: R
     },
     error: (channel, status, text) => protocolFor(channel).error(status, text),
     serve: (attempt) =>
-      relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx }).then((summary) => {
-        if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
-        return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
-      }),
+      relayCompletion(r, ctx, attempt, protocolFor(attempt.channel), { stream, headers, pctx }).then((summary) =>
+        finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx }),
+      ),
   }).finally(() => r.conversations.ended(principal, conversation));
 }
 
@@ -79,7 +78,8 @@ export async function finish(
   a: { principal: Principal; req: ChatRequest; attempt: Attempt; summary: ReplySummary; promptTokens: number; conversation: ConversationRef; ctx: RequestContext },
 ): Promise<void> {
   const { principal, req, attempt, summary } = a;
-  const prompt = summary.usage?.prompt_tokens ?? a.promptTokens;
+  // The gateway's own count (-1: not made yet, no finite quota needed it) only where the upstream gave none.
+  const prompt = summary.usage?.prompt_tokens ?? summary.reportedPromptTokens ?? (a.promptTokens >= 0 ? a.promptTokens : countChatPrompt(req.messages, req.tools));
   const completion = completionTokens(summary);
   const responseTimeMs = Date.now() - a.ctx.startedAt;
   const settings = { temperature: req.temperature ?? null, maxTokens: req.max_completion_tokens ?? req.max_tokens ?? null };

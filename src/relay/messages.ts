@@ -28,7 +28,7 @@ import { createAnthropicStreamTranslator } from './adapters/anthropic/stream.js'
 import { fromAnthropicResponse } from './adapters/anthropic/response.js';
 import type { TranslatedError } from './adapters/anthropic/wire.js';
 import { BeforeFirstByteError, relayEvents, SSE_HEADERS, type EventSink } from './sse-relay.js';
-import { ChunkSummary, summarizeCompletion, type ReplySummary } from './reply-summary.js';
+import { ChunkSummary, summarizeCompletion, withReportedPrompt, type ReplySummary } from './reply-summary.js';
 import { baseHeaders, MAX_UPSTREAM_JSON, readBody, sendJsonText } from './respond.js';
 import { countChatPrompt } from './tokenize.js';
 import { intake } from './intake.js';
@@ -165,10 +165,9 @@ async function serveMessages(r: RelayDeps, incoming: IncomingMessage, ctx: Reque
     serve(attempt) {
       const native = attempt.channel.format === 'anthropic';
       // Chained, not awaited: no frame stays suspended for as long as a stream lasts.
-      return (stream ? relayStream(attempt, native) : sendWhole(attempt, native)).then((summary) => {
-        if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(req.messages, req.tools);
-        return finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx });
-      });
+      return (stream ? relayStream(attempt, native) : sendWhole(attempt, native)).then((summary) =>
+        finish(r, { principal, req, attempt, summary, promptTokens, conversation, ctx }),
+      );
     },
   }).finally(() => r.conversations.ended(principal, conversation));
 }
@@ -231,7 +230,7 @@ function nativeSink(pctx: ProtocolContext): EventSink {
   let stopped = false;
   return {
     passthrough: true,
-    result: () => summary.result(),
+    result: () => withReportedPrompt(summary.result(), t.usage()?.prompt_tokens ?? null),
     event(name, data) {
       // Anthropic names every event; the payload's own type (its first field) covers a server that does not.
       const type = name ?? /"type"\s*:\s*"([a-z_]+)"/.exec(data)?.[1];

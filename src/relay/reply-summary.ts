@@ -12,6 +12,11 @@ export interface ReplySummary {
   toolCalls: StoredToolCall[];
   usage: Usage | null;
   finishReason: string | null;
+  /**
+   * Without `usage`: the prompt tokens the upstream reported before a stream was cut short of its usage
+   * (Anthropic's message_start), which it bills whatever came after.
+   */
+  reportedPromptTokens?: number;
 }
 
 /**
@@ -21,6 +26,12 @@ export interface ReplySummary {
  */
 export function reportedTokens(value: unknown): number | null {
   return Number.isSafeInteger(value) && (value as number) >= 0 && (value as number) <= 2_147_483_647 ? (value as number) : null;
+}
+
+/** The summary of a stream whose usage never came, with the prompt tokens its upstream reported before that. */
+export function withReportedPrompt(summary: ReplySummary, reported: number | null): ReplySummary {
+  const tokens = reportedTokens(reported);
+  return summary.usage || tokens === null ? summary : { ...summary, reportedPromptTokens: tokens };
 }
 
 function readUsage(u: unknown): Usage | null {

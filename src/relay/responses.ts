@@ -51,7 +51,7 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
   const chat = chatFormOf(req);
   const stream = req.stream === true;
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
-  let promptTokens = finite ? countChatPrompt(chat.messages, req.tools ?? undefined) : -1;
+  const promptTokens = finite ? countChatPrompt(chat.messages, req.tools ?? undefined) : -1;
   const requestedMax = req.max_output_tokens ?? null;
   const desired = finite ? r.pricing.units(req.model, promptTokens + (requestedMax ?? r.config.LYSS_DEFAULT_MAX_TOKENS)) : 0;
   // The Responses API refuses a max_output_tokens below 16: a quota that cannot hold that much is refused here.
@@ -100,10 +100,9 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
     error: (_channel, status, text) => openAIProtocol.error(status, text),
     // Chained, not awaited: no frame stays suspended for as long as a stream lasts.
     serve: (attempt) =>
-      (stream ? relayStream(attempt) : sendWhole(attempt)).then((summary) => {
-        if (promptTokens < 0 && !summary.usage) promptTokens = countChatPrompt(chat.messages, req.tools ?? undefined);
-        return finish(r, { principal, req: chat, attempt, summary, promptTokens, conversation, ctx });
-      }),
+      (stream ? relayStream(attempt) : sendWhole(attempt)).then((summary) =>
+        finish(r, { principal, req: chat, attempt, summary, promptTokens, conversation, ctx }),
+      ),
   }).finally(() => r.conversations.ended(principal, conversation));
 }
 

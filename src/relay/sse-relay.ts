@@ -13,13 +13,15 @@ import type { Readable } from 'node:stream';
 import { createParser } from 'eventsource-parser';
 import type { ClientAbort } from './client-abort.js';
 import type { UpstreamFailure } from './adapters/openai-errors.js';
-import { ChunkSummary, type ReplySummary } from './reply-summary.js';
+import { ChunkSummary, withReportedPrompt, type ReplySummary } from './reply-summary.js';
 
 export interface StreamMapper {
   /** OpenAI chunk payloads to send for one upstream event ('[DONE]' included as the literal string). */
   map(event: string | undefined, data: string): string[];
   /** Payloads to send when upstream ends cleanly (a translator's final chunks); may be empty. */
   end(): string[];
+  /** The prompt tokens the upstream reported ahead of its usage chunk, if it does (see ReplySummary). */
+  reportedPromptTokens?(): number | null;
 }
 
 export type StreamOutcome = 'done' | 'client_closed' | 'upstream_cut';
@@ -95,6 +97,7 @@ export function relaySse(opts: {
   const { body, res, mapper, hold, abort } = opts;
   let headers: OutgoingHttpHeaders | null = opts.headers;
   const summary = new ChunkSummary();
+  const result = () => withReportedPrompt(summary.result(), mapper.reportedPromptTokens?.() ?? null);
   /** The re-framed events to send next, or (`raw`) the upstream bytes that carry them unchanged. */
   let out = '';
   let raw: Buffer | null = null;
@@ -179,16 +182,16 @@ export function relaySse(opts: {
         out += 'data: [DONE]\n\n';
       }
       flush(true);
-      return { outcome: 'done', summary: summary.result(), error: null };
+      return { outcome: 'done', summary: result(), error: null };
     },
     started: () => started,
     // After the first byte the only honest end is an error frame; the stream then closes.
     cut(err) {
       out += `data: ${JSON.stringify({ error: { message: 'The upstream stream was interrupted.', type: 'server_error', param: null, code: 'upstream_error' } })}\n\n`;
       flush(true);
-      return { outcome: 'upstream_cut', summary: summary.result(), error: err };
+      return { outcome: 'upstream_cut', summary: result(), error: err };
     },
-    gone: (err) => ({ outcome: 'client_closed', summary: summary.result(), error: err }),
+    gone: (err) => ({ outcome: 'client_closed', summary: result(), error: err }),
   });
 }
 

@@ -92,6 +92,7 @@ function streamMapper(ctx: ProtocolContext): StreamMapper {
       failIfErrored();
       return [...serialize(chunks), '[DONE]'];
     },
+    reportedPromptTokens: () => t.usage()?.prompt_tokens ?? null,
   };
 }
 

@@ -5,11 +5,11 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
-import { ANTHROPIC_DEFAULT_TEXT, startMockProviders, type MockProviders, type ProviderRequest } from '../../helpers/mock-providers.js';
+import { ANTHROPIC_DEFAULT_TEXT, ANTHROPIC_DEFAULT_USAGE, startMockProviders, type MockProviders, type ProviderRequest } from '../../helpers/mock-providers.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
 import { THINKING_SIGNATURE, type AnthropicErrorTypeFixture, type AnthropicFixture, type AnthropicStopReasonFixture } from '../../helpers/anthropic-wire.js';
 import { channelRow, conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
-import { countChatPrompt } from '../../../src/relay/tokenize.js';
+import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
 
 let mock: MockProviders;
 let openaiUp: MockUpstream;
@@ -323,8 +323,10 @@ describe('streaming', () => {
     expect(chunks.map((c) => c.choices[0].delta.content ?? '').join('')).toBe(ANTHROPIC_DEFAULT_TEXT);
   });
 
-  it('ends a stream cut after content with an error frame', async () => {
+  it('ends a stream cut after content with an error frame, billing the input tokens message_start reported', async () => {
     mock.script(() => ({ kind: 'cut', afterEvents: 5 }));
+    await quiesce(gw);
+    const before = await tokenUsedQuota(gw);
     const stream = await client.chat.completions.create({ model: 'claude-sonnet', messages: [{ role: 'user', content: 'Hi' }], stream: true });
     let text = '';
     const err = await (async () => {
@@ -333,6 +335,8 @@ describe('streaming', () => {
     expect(err).toBeInstanceOf(OpenAI.APIError);
     expect(text.length).toBeGreaterThan(0);
     expect(text).not.toBe(ANTHROPIC_DEFAULT_TEXT);
+    // Anthropic bills the 21 input tokens it reported first; what was said is counted here.
+    await eventually(async () => expect(await tokenUsedQuota(gw)).toBe(before + ANTHROPIC_DEFAULT_USAGE.input_tokens + countText(text)));
   });
 });
 

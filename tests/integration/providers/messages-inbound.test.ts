@@ -7,7 +7,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vites
 import Anthropic from '@anthropic-ai/sdk';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { ANTHROPIC_DEFAULT_TEXT, AZURE_DEFAULT_TEXT, startMockProviders, type MockProviders } from '../../helpers/mock-providers.js';
+import { ANTHROPIC_DEFAULT_TEXT, ANTHROPIC_DEFAULT_USAGE, AZURE_DEFAULT_TEXT, startMockProviders, type MockProviders } from '../../helpers/mock-providers.js';
 import { anthropicMessage, anthropicSse, type AnthropicFixture } from '../../helpers/anthropic-wire.js';
 import { conversationMessages, conversationRow, quiesce, tokenUsedQuota } from './db.js';
 import { countChatPrompt, countText } from '../../../src/relay/tokenize.js';
@@ -366,6 +366,17 @@ describe('to an Anthropic channel (passthrough)', () => {
     expect(final.usage).toMatchObject({ input_tokens: 30, output_tokens: 8, cache_read_input_tokens: 12 });
     // The SDK's own version header reached upstream: the body it wrote follows that version.
     expect(providers.requests.at(-1)!.headers['anthropic-version']).toBe('2026-10-21');
+  });
+
+  it('a stream cut after content bills the input tokens message_start reported, and counts what was said', async () => {
+    providers.script(() => ({ kind: 'cut', afterEvents: 5 }));
+    await quiesce(gw);
+    const before = await tokenUsedQuota(gw);
+    const evs = events(await (await raw({ model: 'claude-sonnet', max_tokens: 300, stream: true, messages: [{ role: 'user', content: 'Hi' }] })).text());
+    const said = evs.filter(([n, d]) => n === 'content_block_delta' && d.delta.type === 'text_delta').map(([, d]) => d.delta.text).join('');
+    expect(said.length).toBeGreaterThan(0);
+    expect(evs.at(-1)![0]).toBe('error');
+    await eventually(async () => expect(await tokenUsedQuota(gw)).toBe(before + ANTHROPIC_DEFAULT_USAGE.input_tokens + countText(said)));
   });
 
   it('fails over when the stream reports overloaded before any content', async () => {
