@@ -6,6 +6,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase, type FreshDatabase } from '../../helpers/test-database.js';
+import { lockDataDir } from '../../../src/db/data-dir-lock.js';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 const fixture = path.join(root, 'tests/integration/setup/fixtures/acme.yaml');
@@ -60,6 +61,18 @@ describe('lyss CLI', () => {
     expect(token.stdout).toMatch(/^lyss-[A-Za-z0-9_-]{40}\n$/);
     expect(token.stderr).toContain('shown only this once');
   }, 120_000); // three processes, each opening the embedded database (the first one creating it)
+
+  it.skipIf(!!process.env.DATABASE_URL)('refuses to open the embedded database while another process (the gateway) holds it', async () => {
+    const release = lockDataDir(env.LYSS_DATA_DIR!);
+    try {
+      const refused = await lyss('create-tenant', '--slug', 'busy', '--name', 'Busy');
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toBe(`lyss: the embedded database in ${env.LYSS_DATA_DIR} is in use by another process (pid ${process.pid}), most likely the gateway: stop it first, or make the change through the admin API while it runs\n`);
+    } finally {
+      release();
+    }
+    expect((await lyss('create-tenant', '--slug', 'busy', '--name', 'Busy')).code).toBe(0);
+  });
 
   it('exits 1 naming the problem for a bad file', async () => {
     const bad = path.join(dir, 'bad.yaml');
