@@ -6,7 +6,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, type TestGateway } from '../../helpers/gateway.js';
 import { startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
-import { messageRows, sdk, tenantIdOf } from '../../helpers/relay.js';
+import { messageRows, raw, sdk, tenantIdOf } from '../../helpers/relay.js';
 
 let upstream: MockUpstream;
 let gw: TestGateway;
@@ -127,5 +127,26 @@ describe('tool calls', () => {
     const r = await sdk(gw).chat.completions.create({ model: 'gpt-4o-mini', messages: messages as never });
     expect(r.choices[0]!.message.content).toBe('Again.');
     expect(upstream.requests[0]!.body.messages).toEqual(messages);
+  });
+});
+
+describe('tool schemas nested past what the gateway walks', () => {
+  it('is a 400 on every endpoint, in its own shape, and nothing goes upstream', async () => {
+    const deep = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    const tool = `{"type":"function","function":{"name":"f","parameters":${deep}}}`;
+    const bodies: [string, string][] = [
+      ['/v1/chat/completions', `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[${tool}]}`],
+      ['/v1/chat/completions', `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"tools":[${tool}]}`],
+      ['/v1/embeddings', `{"model":"gpt-4o-mini","input":"hi","extra":${deep}}`],
+    ];
+    for (const [path, body] of bodies) {
+      const res = await raw(gw, path, { body });
+      expect(res.status).toBe(400);
+      expect(await res.json()).toEqual({ error: { message: 'The request body is nested too deeply.', type: 'invalid_request_error', param: null, code: 'invalid_request_error' } });
+    }
+    const anthropic = await raw(gw, '/v1/messages', { body: `{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"f","input_schema":${deep}}]}` });
+    expect(anthropic.status).toBe(400);
+    expect(await anthropic.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'The request body is nested too deeply.' } });
+    expect(upstream.requests).toHaveLength(0);
   });
 });
