@@ -137,7 +137,7 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
 /** Marks the channel as the failure says, and makes the error the client gets if no other channel serves it. */
 function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
   if (failure.channelFault) r.health.failure(channel, failure.channelFault, reason);
-  else if (failure.retryable) r.health.failure(channel, 'transient', reason);
+  else if (failure.retryable && !failure.channelLacks) r.health.failure(channel, 'transient', reason);
   return new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
     status: failure.status,
     type: failure.type,

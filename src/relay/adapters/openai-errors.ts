@@ -9,6 +9,11 @@ export interface UpstreamFailure {
   retryable: boolean;
   /** The channel's key is bad or out of money: health puts it in status 3. */
   channelFault: 'auth' | 'billing' | null;
+  /**
+   * This channel lacks what was asked (its account has no such model, an Azure deployment is missing): another
+   * channel may have it, and this one is not unwell for it (no cooldown: it serves its other models).
+   */
+  channelLacks?: boolean;
   /** The request parameter the upstream blamed, passed on with its message. */
   param?: string | null;
 }
@@ -63,6 +68,17 @@ export function mapOpenAIError(status: number, text: string): UpstreamFailure {
   }
   if (status === 429) {
     return { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded', message: 'The upstream provider is rate limiting this model. Please try again later.', retryable: true, channelFault: null };
+  }
+  if (status === 404) {
+    return {
+      status: 404,
+      type: 'invalid_request_error',
+      code: e.code ?? 'model_not_found',
+      message: e.message ? safeMessage(e.message) : 'The model or deployment was not found upstream.',
+      retryable: true,
+      channelFault: null,
+      channelLacks: true,
+    };
   }
   if (status === 408 || status >= 500) {
     return { status: 502, type: 'server_error', code: 'upstream_error', message: `The upstream provider failed (status ${status}).`, retryable: true, channelFault: null };

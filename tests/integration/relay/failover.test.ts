@@ -1,7 +1,8 @@
 /**
  * Failover: a retryable failure before the first byte (500, 429, reset, a stream that dies before its first
  * event) moves to another channel, same tier first, then lower tiers, at most LYSS_RELAY_RETRIES more
- * calls, as does a channel whose key upstream refuses (401/403); a non-retryable 400 is not retried. The failed
+ * calls, as does a channel whose key upstream refuses (401/403) or whose account lacks the model (404); a
+ * non-retryable 400 is not retried. The failed
  * attempt's reservation is released.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -185,6 +186,27 @@ describe('failover', () => {
   it('every channel rate limiting: 429 rate_limit_exceeded after the retries', async () => {
     upstream.script(() => ({ kind: 'status', status: 429 }));
     await expectApiError(sdk(gw).chat.completions.create(hi), { status: 429, type: 'rate_limit_error', code: 'rate_limit_exceeded' });
+    expect(served()).toHaveLength(3);
+  });
+
+  it.each([
+    ['a model the account lacks', { error: { message: 'The model `gpt-4o-mini-x` does not exist or you do not have access to it.', type: 'invalid_request_error', param: null, code: 'model_not_found' } }],
+    ["Azure's missing deployment", { error: { code: 'DeploymentNotFound', message: 'The API deployment for this resource does not exist.' } }],
+  ])('a 404 (%s) moves to the next channel, and does not count against the channel\'s health', async (_label, body) => {
+    const failures = () => Promise.all(TIER_1.map((name) => gw.deps.store.hit(`{${tenantId}}:fail:${ids[name]}`, 60_000, 0)));
+    const before = await failures();
+    failFirst(1, { kind: 'status', status: 404, body });
+    const r = await sdk(gw).chat.completions.create(hi);
+    expect(r.choices[0]!.message.content).toBe(DEFAULT_REPLY);
+    expect(served()).toHaveLength(2);
+    expect(await failures()).toEqual(before);
+    await expectNoReservations();
+  });
+
+  it('a 404 from every channel: the last one reaches the client', async () => {
+    upstream.script(() => ({ kind: 'status', status: 404, body: { error: { message: 'The model `gpt-4o-mini` does not exist.', type: 'invalid_request_error', param: null, code: 'model_not_found' } } }));
+    const err = await expectApiError(sdk(gw).chat.completions.create(hi), { status: 404, type: 'invalid_request_error', code: 'model_not_found' });
+    expect(err.message).toContain('does not exist');
     expect(served()).toHaveLength(3);
   });
 

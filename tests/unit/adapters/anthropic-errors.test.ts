@@ -13,14 +13,15 @@ describe('mapAnthropicError', () => {
     ['authentication_error', 502, 'server_error', 'upstream_auth_failed', true, 'auth'],
     ['permission_error', 502, 'server_error', 'upstream_permission_denied', true, 'auth'],
     ['billing_error', 503, 'server_error', 'upstream_billing', true, 'billing'],
-    ['not_found_error', 404, 'invalid_request_error', 'model_not_found', false, null],
+    ['not_found_error', 404, 'invalid_request_error', 'model_not_found', true, null],
     ['request_too_large', 413, 'invalid_request_error', 'request_too_large', false, null],
     ['rate_limit_error', 429, 'rate_limit_error', 'rate_limit_exceeded', true, null],
     ['api_error', 502, 'server_error', 'upstream_server_error', true, null],
     ['timeout_error', 504, 'server_error', 'upstream_timeout', true, null],
     ['overloaded_error', 503, 'server_error', 'upstream_overloaded', true, null],
   ] as const)('maps %s to status %i', (type, status, openaiType, code, retryable, channelFault) => {
-    expect(map(type)).toEqual({ status, type: openaiType, code, retryable, channelFault, message: expect.any(String) });
+    const lacks = type === 'not_found_error' ? { channelLacks: true } : {};
+    expect(map(type)).toEqual({ status, type: openaiType, code, retryable, channelFault, ...lacks, message: expect.any(String) });
   });
 
   it('never echoes the upstream message, except what a request got wrong, without keys or account ids', () => {

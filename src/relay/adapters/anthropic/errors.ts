@@ -43,6 +43,8 @@ export interface MappedUpstreamError {
   retryable: boolean;
   /** Set when the channel itself is broken; the relay marks it `status = 3` until a probe passes. */
   channelFault: 'auth' | 'billing' | null;
+  /** This channel lacks the model asked for: another may have it (see UpstreamFailure). */
+  channelLacks?: boolean;
 }
 
 const RULES = {
@@ -94,8 +96,9 @@ const RULES = {
     type: 'invalid_request_error',
     code: 'model_not_found',
     message: 'The requested model or resource was not found upstream.',
-    retryable: false,
+    retryable: true,
     channelFault: null,
+    channelLacks: true,
   },
   conflict_error: {
     status: 409,
