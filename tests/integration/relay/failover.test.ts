@@ -2,8 +2,7 @@
  * Failover: a retryable failure before the first byte (500, 429, reset, a stream that dies before its first
  * event) moves to another channel, same tier first, then lower tiers, at most LYSS_RELAY_RETRIES more
  * calls, as does a channel whose key upstream refuses (401/403) or whose account lacks the model (404); a
- * non-retryable 400 is not retried. The failed
- * attempt's reservation is released.
+ * non-retryable 400 is not retried. The failed attempt's reservation is released.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
