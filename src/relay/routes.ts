@@ -12,6 +12,7 @@ import { handleChat } from './chat.js';
 import { handleCompletions, handleEmbeddings } from './legacy-and-embeddings.js';
 import { getModel, listModels } from './models.js';
 import { handleCountTokens, handleMessages } from './messages.js';
+import { openAIErrorToAnthropic } from './adapters/anthropic/inbound.js';
 import { handleResponses } from './responses.js';
 import { relayStoredResponse } from './stored-responses.js';
 import { ClientAbort } from './client-abort.js';
@@ -93,6 +94,10 @@ export function relayRoutes(r: RelayDeps): Hono<RelayEnv> {
     app.all(path, () => {
       throw new GatewayError('method_not_allowed', 'Only POST is supported on this endpoint.');
     });
+  }
+  // Anthropic's endpoints answer in Anthropic's shape, as their POSTs do.
+  for (const path of ['/messages', '/messages/count_tokens']) {
+    app.all(path, (c) => c.json(openAIErrorToAnthropic(405, { message: 'Only POST is supported on this endpoint.', type: 'invalid_request_error' }), 405));
   }
   return app;
 }

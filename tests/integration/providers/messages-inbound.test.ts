@@ -545,4 +545,12 @@ describe('POST /v1/messages/count_tokens', () => {
     expect(res.status).toBe(400);
     expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: expect.stringContaining('messages') } });
   });
+
+  it('a method other than POST on either endpoint: 405 in Anthropic shape', async () => {
+    for (const path of ['/v1/messages', '/v1/messages/count_tokens']) {
+      const res = await fetch(`${gw.url}${path}`, { headers: { 'x-api-key': TEST_TOKEN } });
+      expect(res.status).toBe(405);
+      expect(await res.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'Only POST is supported on this endpoint.' } });
+    }
+  });
 });
