@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
 import { createDeps, type Deps } from './deps.js';
-import { DataDirInUseError } from './db/data-dir-lock.js';
+import { StartupError } from './startup-error.js';
 import { createLogger } from './logger.js';
 import { applyConfig, loadConfigFile } from './setup/apply.js';
 import { createChannel, createTenant, createToken, createUser } from './setup/commands.js';
@@ -175,7 +175,7 @@ async function main(argv: string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: unknown) => {
   if (err instanceof UsageError) process.stderr.write(`lyss: ${err.message}\nrun "npm run lyss -- help" for the commands\n`);
-  else if (err instanceof SetupError || err instanceof ConfigError || err instanceof DataDirInUseError) process.stderr.write(`lyss: ${err.message}\n`);
+  else if (err instanceof SetupError || err instanceof ConfigError || err instanceof StartupError) process.stderr.write(`lyss: ${err.message}\n`);
   else process.stderr.write(`lyss: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exitCode = 1;
 });

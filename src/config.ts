@@ -5,8 +5,14 @@
 import { z } from 'zod';
 import { isUrlWith } from './input-fields.js';
 
+// Plain decimal digits: " ", "0x50" and "1e4" are typos, not numbers (a blank PORT once meant a random port).
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
-  z.coerce.number().int().min(min).max(max).default(def);
+  z
+    .string()
+    .regex(/^[0-9]+$/, `must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`)
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .default(def);
 
 const postgresUrl = z
   .string()

@@ -20,7 +20,7 @@ import { createUsageRecorder, spillFileFor, type UsageRecorder } from './usage/u
 import { writeUsageBatch } from './usage/usage-repo.js';
 import { reconcileQuotaCounters } from './usage/reconcile.js';
 import { lowerBackgroundThreads } from './thread-priority.js';
-import { DataDirInUseError } from './db/data-dir-lock.js';
+import { StartupError } from './startup-error.js';
 
 function configOrExit(): Config {
   try {
@@ -184,7 +184,7 @@ if (workers > 1 && cluster.isPrimary) {
     .finally(() => runPrimary(workers, logger));
 } else {
   serveOne(config, logger).catch((err) => {
-    const told = err instanceof DataDirInUseError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
+    const told = err instanceof StartupError ? err.message : err instanceof Error ? (err.stack ?? err.message) : String(err);
     process.stderr.write(`lyss: failed to start: ${told}\n`);
     process.exit(1);
   });

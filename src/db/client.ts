@@ -13,6 +13,7 @@ import { migrate as migratePostgres } from 'drizzle-orm/postgres-js/migrator';
 import type { PgDatabase, PgQueryResultHKT } from 'drizzle-orm/pg-core';
 import * as schema from './schema/index.js';
 import { lockDataDir } from './data-dir-lock.js';
+import { StartupError } from '../startup-error.js';
 
 export type Schema = typeof schema;
 /** The database, or a transaction on it: queries take either. */
@@ -92,12 +93,21 @@ async function openPostgres(url: string, poolSize: number): Promise<Database> {
   };
 }
 
+/** The first connection failed: which database, in the operator's words, without its password. */
+function unreachable(url: string, err: unknown): StartupError {
+  const u = new URL(url);
+  const where = `${u.hostname}:${u.port || 5432}${u.pathname}`;
+  return new StartupError(`cannot connect to the PostgreSQL database of DATABASE_URL (${where}): ${err instanceof Error ? err.message : String(err)}`);
+}
+
 /** Runs pending migrations under an advisory lock, so instances starting together migrate once. */
 export async function migrateOnPostgres(url: string): Promise<void> {
   // One connection, so the session-level advisory lock covers the migrator's queries.
   const client = postgres(url, { max: 1, onnotice: () => {} });
   try {
-    await client`select pg_advisory_lock(hashtext('lyss:migrations'))`;
+    await client`select pg_advisory_lock(hashtext('lyss:migrations'))`.catch((err: unknown) => {
+      throw unreachable(url, err);
+    });
     await migratePostgres(drizzlePostgres(client), { migrationsFolder: migrationsFolder() });
     await client`select pg_advisory_unlock(hashtext('lyss:migrations'))`;
   } finally {

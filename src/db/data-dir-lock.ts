@@ -6,19 +6,19 @@
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { StartupError } from '../startup-error.js';
 
 const LOCK_FILE = 'lyss.pid';
 
 /** Folders this process holds: a second open here would corrupt them as surely as one from elsewhere. */
 const held = new Set<string>();
 
-export class DataDirInUseError extends Error {
+export class DataDirInUseError extends StartupError {
   constructor(dataDir: string, pid: number) {
     super(
       `the embedded database in ${dataDir} is in use by another process (pid ${pid}), most likely the gateway: ` +
         'stop it first, or make the change through the admin API while it runs',
     );
-    this.name = 'DataDirInUseError';
   }
 }
 

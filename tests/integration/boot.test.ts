@@ -5,7 +5,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:net';
@@ -114,8 +114,14 @@ describe('boot on the embedded default', () => {
     await waitHealthy(port, 10_000);
     await waitReady(port, 60_000);
     expect(second.output()).not.toMatch(/INITIAL SUPER ADMIN PASSWORD/);
+    // The data folder is the running gateway's: another process on it stops, saying why, and harms nothing.
+    const intruder = start({ ...env, PORT: String(await freePort()) });
+    expect(await intruder.exited).toBe(1);
+    expect(intruder.output()).toContain(`lyss: failed to start: the embedded database in ${dataDir} is in use by another process (pid ${second.child.pid})`);
+    expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+    expect(existsSync(path.join(dataDir, 'lyss.pid'))).toBe(false);
 
     // One default tenant and one admin, after two starts.
     const pg = await PGlite.create(dataDir);
@@ -133,6 +139,7 @@ describe('boot on the embedded default', () => {
     [{ PORT: 'abc' }, /PORT/],
     [{ DATABASE_URL: 'nonsense' }, /DATABASE_URL/],
     [{ PORT: '70000', REDIS_URL: 'nope' }, /PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/],
+    [{ DATABASE_URL: 'postgres://lyss:secret@127.0.0.1:1/lyss' }, /^lyss: failed to start: cannot connect to the PostgreSQL database of DATABASE_URL \(127\.0\.0\.1:1\/lyss\): connect ECONNREFUSED 127\.0\.0\.1:1\n$/],
   ])('bad configuration %j stops the process at boot, naming the variable', async (env, pattern) => {
     const proc = start(env as Record<string, string>);
     const code = await proc.exited;

@@ -48,6 +48,15 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LYSS_CORS_ORIGINS: 'https://a.example/app' })).toThrow(/not an origin/);
   });
 
+  it('takes numbers as plain digits only, saying what range it wants', () => {
+    for (const bad of [' ', '0x50', '1e4', '80.5', '-1', 'abc']) {
+      expect(() => loadConfig({ PORT: bad })).toThrow('PORT: must be a whole number from 0 to 65535');
+    }
+    expect(() => loadConfig({ LYSS_SHUTDOWN_GRACE_MS: ' ' })).toThrow('LYSS_SHUTDOWN_GRACE_MS: must be a whole number of at least 0');
+    expect(() => loadConfig({ PORT: '70000' })).toThrow('PORT: must be at most 65535');
+    expect(loadConfig({ PORT: '08080' }).PORT).toBe(8080);
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', PORT: '' }).PORT).toBe(8080);
   });
