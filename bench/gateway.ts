@@ -83,14 +83,14 @@ export async function waitReady(child: Child, port: number, timeoutMs: number): 
 }
 
 /**
- * Waits until `count` workers of a cluster primary (its children) have each logged that they listen: /readyz
+ * Waits until `count` workers of a cluster primary (its children) have each logged that they are ready: /readyz
  * answers as soon as the first one does. Returns their pids; bounded.
  */
 export async function waitWorkers(child: Child, count: number, timeoutMs: number): Promise<number[]> {
   const deadline = performance.now() + timeoutMs;
   while (performance.now() < deadline) {
     const listening = new Set<number>();
-    for (const m of readFileSync(child.logFile, 'utf8').matchAll(/"msg":"lyss gateway listening".*"pid":(\d+)/g)) listening.add(Number(m[1]));
+    for (const m of readFileSync(child.logFile, 'utf8').matchAll(/"msg":"lyss gateway ready".*"pid":(\d+)/g)) listening.add(Number(m[1]));
     const workers = childPids(child.pid).filter((pid) => listening.has(pid));
     if (workers.length >= count) return workers;
     if (child.proc.exitCode !== null) throw new Error(`${child.name} exited (${child.proc.exitCode}) before its workers were ready; see ${child.logFile}`);

@@ -40,7 +40,7 @@ const note = (line: string) => process.stderr.write(line + '\n');
 const commands: Record<string, Command> = {
   apply: {
     usage: 'apply <file>',
-    summary: 'apply a YAML or JSON config file (design.md §8), idempotently, in one transaction',
+    summary: 'apply a YAML or JSON config file (the README\'s LYSS_CONFIG), idempotently, in one transaction',
     flags: [],
     required: [],
     positionals: ['file'],

@@ -68,7 +68,8 @@ export const envSchema = z.object({
   LYSS_SECRET_KEY: secretKey.optional(),
   LOG_LEVEL: z.enum(['debug', 'info', 'warn', 'error', 'silent']).default('info'),
   LYSS_CONFIG: z.string().min(1).optional(),
-  LYSS_ADMIN_EMAIL: z.email().default('admin@lyss.local'),
+  /** Unset: admin@lyss.local (left unset so that LYSS_CONFIG can tell it was not given). */
+  LYSS_ADMIN_EMAIL: z.email().optional(),
   LYSS_ADMIN_PASSWORD: z.string().min(12, 'must be at least 12 characters').optional(),
   LYSS_WORKERS: int(0, 0, 256),
   LYSS_BACKGROUND_NICE: int(10, 0, 19),

@@ -48,6 +48,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   // seconds), other requests wait (see listen()). A cluster worker starts fast (the primary migrated) and joins
   // the shared port only when ready, so its siblings keep serving meanwhile.
   const early = cluster.isWorker ? null : await listen(app, { port: config.PORT, host: config.HOST });
+  if (early) logger.info('lyss gateway listening; starting its database', { url: `http://${config.HOST}:${early.port}`, pid: process.pid });
   const deps = await createDeps(config, logger);
   try {
     await setupOneAtATime(deps);
@@ -66,7 +67,7 @@ async function serveOne(config: Config, logger: Logger): Promise<void> {
   const running = early ?? (await listen(ready, { port: config.PORT, host: config.HOST }));
   // Once started: V8's workers, and libuv's pool if the start used it, take the lower priority.
   const backgroundThreads = lowerBackgroundThreads(config.LYSS_BACKGROUND_NICE);
-  logger.info('lyss gateway listening', {
+  logger.info('lyss gateway ready', {
     url: `http://${config.HOST}:${running.port}`,
     database: deps.database.kind,
     store: config.REDIS_URL ? 'redis' : 'memory',

@@ -9,6 +9,8 @@ export { bootstrap, type BootstrapResult } from './bootstrap.js';
 export { loadConfigFile, parseConfigText, validateConfig, type ParsedConfig } from './config-file.js';
 export { SetupError } from './setup-error.js';
 
+const DEFAULT_ADMIN_EMAIL = 'admin@lyss.local';
+
 /** What setup uses of the dependencies; a full Deps fits. */
 export type SetupDeps = Pick<Deps, 'config' | 'logger' | 'database' | 'secrets'>;
 
@@ -17,22 +19,24 @@ export async function runSetup(deps: SetupDeps): Promise<void> {
   const { config, logger } = deps;
   const db = deps.database.db;
   if (config.LYSS_CONFIG) {
-    // The file declares every user; a password chosen for the bootstrap admin would otherwise vanish unsaid.
-    if (config.LYSS_ADMIN_PASSWORD !== undefined) {
-      logger.warn('LYSS_ADMIN_PASSWORD is ignored: LYSS_CONFIG sets up the users (declare a super_admin there)', { file: config.LYSS_CONFIG });
+    // The file declares every user; an admin chosen for the bootstrap would otherwise vanish unsaid.
+    const ignored = (['LYSS_ADMIN_EMAIL', 'LYSS_ADMIN_PASSWORD'] as const).filter((name) => config[name] !== undefined);
+    if (ignored.length > 0) {
+      logger.warn(`${ignored.join(' and ')} ignored: LYSS_CONFIG sets up the users (declare a super_admin there)`, { file: config.LYSS_CONFIG });
     }
     const file = await loadConfigFile(config.LYSS_CONFIG);
     const summary = await applyConfig({ db, secrets: deps.secrets }, file);
     logger.info('LYSS_CONFIG applied', { file: config.LYSS_CONFIG, ...describe(summary) });
     return;
   }
-  const result = await bootstrap({ db, logger }, { adminEmail: config.LYSS_ADMIN_EMAIL, adminPassword: config.LYSS_ADMIN_PASSWORD });
+  const adminEmail = config.LYSS_ADMIN_EMAIL ?? DEFAULT_ADMIN_EMAIL;
+  const result = await bootstrap({ db, logger }, { adminEmail, adminPassword: config.LYSS_ADMIN_PASSWORD });
   if (!result.created) {
     logger.debug('bootstrap: the database already has tenants; nothing to do');
     return;
   }
   if (result.password === undefined) return;
-  const email = config.LYSS_ADMIN_EMAIL.toLowerCase();
+  const email = adminEmail.toLowerCase();
   logger.warn('*** INITIAL SUPER ADMIN PASSWORD, SHOWN ONLY ONCE: log in and change it ***', { email, password: result.password });
   // Filtered out at these levels, the password would be lost for good: say it on stderr regardless.
   if (config.LOG_LEVEL === 'error' || config.LOG_LEVEL === 'silent') {

@@ -54,9 +54,13 @@ describe('runSetup', () => {
     expect(lines.at(-1)).toMatchObject({ msg: 'LYSS_CONFIG applied', tenants: '1 created, 0 updated, 0 unchanged' });
   });
 
-  it('with LYSS_CONFIG, says that LYSS_ADMIN_PASSWORD is not used', async () => {
+  it('with LYSS_CONFIG, says that LYSS_ADMIN_EMAIL and LYSS_ADMIN_PASSWORD are not used', async () => {
+    lines.length = 0;
     await runSetup(deps({ LYSS_CONFIG: path.join(fixtures, 'acme.yaml'), LYSS_ADMIN_EMAIL: 'root2@example.test', LYSS_ADMIN_PASSWORD: 'a chosen passphrase' }));
-    expect(lines.find((l) => l.level === 'warn' && String(l.msg).startsWith('LYSS_ADMIN_PASSWORD is ignored'))).toBeDefined();
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['LYSS_ADMIN_EMAIL and LYSS_ADMIN_PASSWORD ignored: LYSS_CONFIG sets up the users (declare a super_admin there)']);
+    lines.length = 0;
+    await runSetup(deps({ LYSS_CONFIG: path.join(fixtures, 'acme.yaml'), LYSS_ADMIN_EMAIL: 'root2@example.test' }));
+    expect(lines.filter((l) => l.level === 'warn').map((l) => l.msg)).toEqual(['LYSS_ADMIN_EMAIL ignored: LYSS_CONFIG sets up the users (declare a super_admin there)']);
   });
 
   it('throws a SetupError for a bad file', async () => {
