@@ -103,7 +103,7 @@ export function countChatPrompt(messages: readonly unknown[], tools?: unknown): 
     if (typeof msg.name === 'string') total += countText(msg.name);
     if (Array.isArray(msg.tool_calls)) total += countText(JSON.stringify(msg.tool_calls));
   }
-  if (tools !== undefined) total += countText(JSON.stringify(tools));
+  if (tools != null) total += countText(JSON.stringify(tools));
   return total;
 }
 
