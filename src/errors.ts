@@ -80,10 +80,6 @@ export function errorBody(code: ErrorCode, message: string, param: string | null
 
 /** How a refusal is answered: its status, OpenAI's error body and a Retry-After when it names one; null for a bug. */
 export function refusalOf(err: unknown): { status: number; body: ErrorBody; retryAfter: string | null } | null {
-  // JSON.parse takes any depth; a body nested thousands deep then overflows whatever walks it (the token count).
-  if (err instanceof RangeError && err.message.includes('call stack')) {
-    return { status: 400, body: errorBody('invalid_request_error', 'The request body is nested too deeply.'), retryAfter: null };
-  }
   if (!(err instanceof GatewayError)) return null;
   const seconds = err.options.retryAfterSeconds;
   return { status: err.status, body: err.toJSON(), retryAfter: seconds === undefined ? null : String(seconds) };

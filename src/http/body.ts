@@ -63,14 +63,37 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     return tooLarge(limit);
   });
   if (body.length === 0) throw new GatewayError('invalid_json', 'We could not parse the JSON body of your request: the body is empty.');
+  let parsed: unknown;
   try {
-    return JSON.parse(body.toString('utf8'));
+    parsed = JSON.parse(body.toString('utf8'));
   } catch {
     throw new GatewayError(
       'invalid_json',
       'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. This API expects a JSON payload.)',
     );
   }
+  if (deeperThan(parsed, MAX_DEPTH)) throw new GatewayError('invalid_request_error', `The request body is nested too deeply (more than ${MAX_DEPTH} levels).`);
+  return parsed;
+}
+
+/**
+ * JSON.parse takes any depth, but what walks the value afterwards (JSON.stringify, the token count) recurses and
+ * overflows the stack some thousands of levels down. Real schemas nest a few dozen levels.
+ */
+const MAX_DEPTH = 256;
+
+/** Iterative, and visits objects and arrays only: a long prompt is one string, so this costs per node, not per byte. */
+function deeperThan(root: unknown, max: number): boolean {
+  if (root === null || typeof root !== 'object') return false;
+  const stack: [object, number][] = [[root, 1]];
+  for (let item = stack.pop(); item; item = stack.pop()) {
+    const [node, depth] = item;
+    if (depth > max) return true;
+    for (const child of Array.isArray(node) ? node : Object.values(node)) {
+      if (child !== null && typeof child === 'object') stack.push([child, depth + 1]);
+    }
+  }
+  return false;
 }
 
 function tooLarge(limit: number): GatewayError {

@@ -156,7 +156,12 @@ function retryAfterSeconds(value: string | string[] | undefined): number | undef
 
 /** After `serve` rejected: true to try the next channel (nothing reached the client yet); rethrows anything else. */
 async function failedBeforeFirstByte(r: RelayDeps, ctx: RequestContext, attempt: Attempt, err: unknown, tries: Tries): Promise<boolean> {
-  if (!(err instanceof BeforeFirstByteError)) throw err;
+  if (!(err instanceof BeforeFirstByteError)) {
+    // A failure of the gateway's own: the reservation goes back now rather than at its expiry (after the settle
+    // there is nothing left to return), and the error stays the one to answer.
+    await release(r.store, attempt.booking).catch(() => undefined);
+    throw err;
+  }
   await release(r.store, attempt.booking);
   if (ctx.abort.aborted) return false;
   if (err.failure) {

@@ -139,7 +139,7 @@ describe('boot on the embedded default', () => {
     [{ PORT: 'abc' }, /PORT/],
     [{ DATABASE_URL: 'nonsense' }, /DATABASE_URL/],
     [{ PORT: '70000', REDIS_URL: 'nope' }, /PORT[\s\S]*REDIS_URL|REDIS_URL[\s\S]*PORT/],
-    [{ DATABASE_URL: 'postgres://lyss:secret@127.0.0.1:1/lyss' }, /^lyss: failed to start: cannot connect to the PostgreSQL database of DATABASE_URL \(127\.0\.0\.1:1\/lyss\): connect ECONNREFUSED 127\.0\.0\.1:1\n$/],
+    [{ DATABASE_URL: 'postgres://lyss:secret@127.0.0.1:1/lyss' }, /\nlyss: failed to start: cannot connect to the PostgreSQL database of DATABASE_URL \(127\.0\.0\.1:1\/lyss\): connect ECONNREFUSED 127\.0\.0\.1:1\n$/],
   ])('bad configuration %j stops the process at boot, naming the variable', async (env, pattern) => {
     const proc = start(env as Record<string, string>);
     const code = await proc.exited;

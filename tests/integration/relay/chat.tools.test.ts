@@ -132,21 +132,27 @@ describe('tool calls', () => {
 
 describe('tool schemas nested past what the gateway walks', () => {
   it('is a 400 on every endpoint, in its own shape, and nothing goes upstream', async () => {
-    const deep = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
+    // The body, tools, the tool and its function are four levels: parameters 252 deep reach 256, the limit.
+    const fits = `${'{"a":'.repeat(252)}1${'}'.repeat(252)}`;
+    const deep = `${'{"a":'.repeat(253)}1${'}'.repeat(253)}`;
+    const ok = await raw(gw, '/v1/chat/completions', { body: `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[{"type":"function","function":{"name":"f","parameters":${fits}}}]}` });
+    expect(ok.status).toBe(200);
+    upstream.reset();
+    const deeper = `${'{"a":'.repeat(20_000)}1${'}'.repeat(20_000)}`;
     const tool = `{"type":"function","function":{"name":"f","parameters":${deep}}}`;
     const bodies: [string, string][] = [
       ['/v1/chat/completions', `{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}],"tools":[${tool}]}`],
       ['/v1/chat/completions', `{"model":"gpt-4o-mini","stream":true,"messages":[{"role":"user","content":"hi"}],"tools":[${tool}]}`],
-      ['/v1/embeddings', `{"model":"gpt-4o-mini","input":"hi","extra":${deep}}`],
+      ['/v1/embeddings', `{"model":"gpt-4o-mini","input":"hi","extra":${deeper}}`],
     ];
     for (const [path, body] of bodies) {
       const res = await raw(gw, path, { body });
       expect(res.status).toBe(400);
-      expect(await res.json()).toEqual({ error: { message: 'The request body is nested too deeply.', type: 'invalid_request_error', param: null, code: 'invalid_request_error' } });
+      expect(await res.json()).toEqual({ error: { message: 'The request body is nested too deeply (more than 256 levels).', type: 'invalid_request_error', param: null, code: 'invalid_request_error' } });
     }
-    const anthropic = await raw(gw, '/v1/messages', { body: `{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"f","input_schema":${deep}}]}` });
+    const anthropic = await raw(gw, '/v1/messages', { body: `{"model":"gpt-4o-mini","max_tokens":8,"messages":[{"role":"user","content":"hi"}],"tools":[{"name":"f","input_schema":{"properties":${deep}}}]}` });
     expect(anthropic.status).toBe(400);
-    expect(await anthropic.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'The request body is nested too deeply.' } });
+    expect(await anthropic.json()).toEqual({ type: 'error', error: { type: 'invalid_request_error', message: 'The request body is nested too deeply (more than 256 levels).' } });
     expect(upstream.requests).toHaveLength(0);
   });
 });
