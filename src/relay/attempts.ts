@@ -10,7 +10,7 @@ import type { Channel } from '../channels/channel.js';
 import type { Principal } from '../tokens/principal.js';
 import { book, release, type Booking } from './booking.js';
 import type { RelayDeps } from './relay-deps.js';
-import { classifyTransportError, readCapped, type UpstreamCall, type UpstreamResponse } from './upstream.js';
+import { classifyTransportError, readCapped, type TransportFailure, type UpstreamCall, type UpstreamResponse } from './upstream.js';
 import { BeforeFirstByteError } from './sse-relay.js';
 import type { UpstreamFailure } from './adapters/openai-errors.js';
 import type { ClientAbort } from './client-abort.js';
@@ -112,9 +112,7 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
       const failure = classifyTransportError(err);
       r.logger.warn('upstream unreachable', { requestId: ctx.requestId, channelId: channel.id, ...failure });
       r.health.failure(channel, 'transient', failure.message);
-      tries.last = failure.kind === 'timeout'
-        ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
-        : new GatewayError('upstream_error', 'The gateway could not reach the upstream provider.');
+      tries.last = transportError(failure, 'reach');
       continue;
     }
     if (response.status !== 200) {
@@ -135,7 +133,7 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
 }
 
 /** Marks the channel as the failure says, and makes the error the client gets if no other channel serves it. */
-function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
+export function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
   if (failure.channelFault) r.health.failure(channel, failure.channelFault, reason);
   else if (failure.retryable && !failure.channelLacks) r.health.failure(channel, 'transient', reason);
   return new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {
@@ -145,6 +143,12 @@ function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason
     param: failure.param,
     retryAfterSeconds: failure.status === 429 || failure.status === 503 ? retryAfterSeconds(retryAfter) : undefined,
   });
+}
+
+/** The client's error for an upstream that timed out, or that could not be reached or failed before answering. */
+export function transportError(failure: TransportFailure, stage: 'reach' | 'answer'): GatewayError {
+  if (failure.kind === 'timeout') return new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.');
+  return new GatewayError('upstream_error', stage === 'reach' ? 'The gateway could not reach the upstream provider.' : 'The upstream provider failed before answering.');
 }
 
 /** An upstream's Retry-After (seconds or an HTTP date) in whole seconds, for the client to wait as long. */
@@ -173,8 +177,6 @@ async function failedBeforeFirstByte(r: RelayDeps, ctx: RequestContext, attempt:
   const failure = classifyTransportError(err.causeError);
   r.logger.warn('upstream failed before first byte', { requestId: ctx.requestId, channelId: attempt.channel.id, ...failure });
   r.health.failure(attempt.channel, 'transient', failure.message);
-  tries.last = failure.kind === 'timeout'
-    ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
-    : new GatewayError('upstream_error', 'The upstream provider failed before answering.');
+  tries.last = transportError(failure, 'answer');
   return true;
 }

@@ -43,7 +43,7 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
     });
   }
   const chosen = await chooseChannels(r, principal, req.model, RESPONSES);
-  const order = req.previous_response_id ? await continuingOrder(r, principal, req.previous_response_id, chosen) : chosen;
+  const order = req.previous_response_id ? await continuingOrder(r, principal, req.model, req.previous_response_id, chosen) : chosen;
   // What the upstream stores (by default it does) is found again through the channel that made it.
   const noteHolder = req.store === false ? () => undefined : (id: string, channel: Channel) => rememberHolder(r, principal, id, channel);
   const conversation = await r.conversations.resolve(principal, incoming.headers['x-lyss-conversation-id'] as string | undefined);

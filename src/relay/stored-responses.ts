@@ -2,16 +2,19 @@
  * Which channel holds each stored response. The Responses API keeps a response with the upstream account (the
  * channel's key) that made it, so a follow-up naming it in `previous_response_id`, and a GET or DELETE of it,
  * must go to that channel. The gateway notes the channel, and the user whose request it was, in the limit store
- * (on Redis every instance sees it) for as long as OpenAI keeps a stored response.
+ * (on Redis every instance sees it) for as long as OpenAI keeps a stored response; only what it noted is found.
  */
 import { Readable } from 'node:stream';
 import type { Context } from 'hono';
 import { GatewayError } from '../errors.js';
 import type { Channel } from '../channels/channel.js';
-import { isUsable, isVisible } from '../channels/select.js';
+import { isVisible } from '../channels/select.js';
+import { ChannelStatus } from '../db/schema/provider.js';
 import type { Principal } from '../tokens/principal.js';
 import { openAIUrl } from './adapters/openai.js';
-import { classifyTransportError } from './upstream.js';
+import { classifyTransportError, readCapped } from './upstream.js';
+import { judged, transportError } from './attempts.js';
+import { mapOpenAIError } from './adapters/openai-errors.js';
 import { authenticate, presentedToken } from './authenticate.js';
 import type { RelayDeps } from './relay-deps.js';
 import type { RelayEnv } from './routes.js';
@@ -33,78 +36,87 @@ export function rememberHolder(r: RelayDeps, principal: Principal, responseId: s
   });
 }
 
+/** The holder noted for `responseId` in this tenant; a store that cannot answer is a 503, not "unknown". */
 async function holderOf(r: RelayDeps, principal: Principal, responseId: string): Promise<Holder | null> {
-  const stored = await r.store.getValue(keyOf(principal.tenantId, responseId));
+  let stored: string | null;
+  try {
+    stored = await r.store.getValue(keyOf(principal.tenantId, responseId));
+  } catch (err) {
+    r.logger.warn('cannot look up which channel holds a stored response', { err, responseId });
+    throw new GatewayError('service_unavailable', 'Stored responses cannot be looked up right now; please retry shortly.');
+  }
   return stored === null ? null : (JSON.parse(stored) as Holder);
 }
 
 /**
- * The channels a request continuing `previousId` may go to: only the one holding it, when the gateway knows it;
- * the usual order when it does not (made elsewhere, or forgotten), and the upstream decides.
+ * The one channel a request continuing `previousId` may go to. Only a response this user made through the gateway
+ * is continued: any other id is not found, as upstream would say of one it never had. (Sent on, an unknown id
+ * would reach an upstream account that holds every user's responses.)
  */
-export async function continuingOrder(r: RelayDeps, principal: Principal, previousId: string, order: Channel[]): Promise<Channel[]> {
-  let holder: Holder | null;
-  try {
-    holder = await holderOf(r, principal, previousId);
-  } catch (err) {
-    r.logger.warn('cannot look up which channel holds a stored response', { err, responseId: previousId });
-    return order;
-  }
-  if (!holder) return order;
-  // Another user's response is not found, as upstream would say of one it never had.
-  if (holder.userId !== principal.userId) {
+export async function continuingOrder(r: RelayDeps, principal: Principal, model: string, previousId: string, order: Channel[]): Promise<Channel[]> {
+  const holder = await holderOf(r, principal, previousId);
+  if (!holder || holder.userId !== principal.userId) {
     throw new GatewayError('invalid_request_error', `Previous response with id '${previousId}' not found.`, {
       param: 'previous_response_id',
       code: 'previous_response_not_found',
     });
   }
-  const channel = order.find((c) => c.id === holder.channelId);
-  if (!channel) {
+  const usable = order.find((c) => c.id === holder.channelId);
+  if (usable) return [usable];
+  const channel = (await r.channels.forTenant(principal.tenantId)).find((c) => c.id === holder.channelId);
+  // Cooling down or disabled: it may come back. Gone, out of this token's reach, or not serving the model: it will not.
+  if (channel && isVisible(channel, principal) && channel.models.has(model)) {
     throw new GatewayError('no_available_channel', `The channel holding the previous response '${previousId}' is not available right now. Please try again later.`);
   }
-  return [channel];
+  throw new GatewayError('invalid_request_error', `Previous response with id '${previousId}' was made on a channel that cannot serve this request (another model, or a channel this token may not use).`, {
+    param: 'previous_response_id',
+    code: 'invalid_value',
+  });
 }
 
 /**
- * GET and DELETE /v1/responses/{id}, and GET /v1/responses/{id}/input_items: relayed as they are, query string
- * included, to the channel holding the response; the answer (a stream for `?stream=true`) comes back as it is.
+ * GET and DELETE /v1/responses/{id}, and GET /v1/responses/{id}/input_items: relayed, query string included, to
+ * the channel holding the response. A 200 comes back as it is (a stream for `?stream=true`); an upstream error is
+ * judged as the relay judges any (no key or account detail reaches the client; a refused key marks the channel).
  */
 export async function relayStoredResponse(r: RelayDeps, c: Context<RelayEnv>, suffix: '' | '/input_items'): Promise<Response> {
   const principal = await authenticate(r.principals, presentedToken(c.env.incoming.headers));
   const id = c.req.param('id') ?? '';
-  let holder: Holder | null;
-  try {
-    holder = await holderOf(r, principal, id);
-  } catch (err) {
-    r.logger.warn('cannot look up which channel holds a stored response', { err, responseId: id });
-    throw new GatewayError('service_unavailable', 'Stored responses cannot be looked up right now; please retry shortly.');
-  }
-  if (!holder || holder.userId !== principal.userId) throw new GatewayError('not_found', `Response with id '${id}' not found.`);
+  const holder = await holderOf(r, principal, id);
+  const notFound = () => new GatewayError('not_found', `Response with id '${id}' not found.`);
+  if (!holder || holder.userId !== principal.userId) throw notFound();
   const channel = (await r.channels.forTenant(principal.tenantId)).find((ch) => ch.id === holder.channelId);
-  if (!channel || !isVisible(channel, principal) || !isUsable(channel)) {
+  // Not isUsable: a channel drained to weight 0 still answers for what it holds.
+  if (!channel || !isVisible(channel, principal) || channel.status !== ChannelStatus.enabled || channel.apiKey === null) {
     throw new GatewayError('no_available_channel', `The channel holding the response '${id}' is not available right now. Please try again later.`);
   }
 
   const { origin, path } = openAIUrl(channel, '/responses');
   const [base, channelQuery] = path.split('?');
   const query = [channelQuery, new URL(c.req.url).search.slice(1)].filter(Boolean).join('&');
-  const method = c.req.method === 'DELETE' ? 'DELETE' : 'GET';
   const call = {
     origin,
     path: `${base}/${encodeURIComponent(id)}${suffix}${query ? `?${query}` : ''}`,
-    method,
+    method: c.req.method === 'DELETE' ? 'DELETE' : 'GET',
     headers: { authorization: `Bearer ${channel.apiKey}`, accept: 'application/json, text/event-stream' },
     body: '',
   } as const;
   const upstream = await r.upstream.send(call, c.req.raw.signal).catch((err: unknown) => {
     const failure = classifyTransportError(err);
-    r.logger.warn('stored response relay failed', { channelId: channel.id, responseId: id, err: failure.message });
-    throw failure.kind === 'timeout'
-      ? new GatewayError('upstream_timeout', 'The upstream provider did not answer in time.')
-      : new GatewayError('upstream_error', 'The gateway could not reach the upstream provider.');
+    r.logger.warn('stored response relay failed', { channelId: channel.id, responseId: id, ...failure });
+    throw transportError(failure, 'reach');
   });
+  if (upstream.status === 404) {
+    await readCapped(upstream.body).catch(() => '');
+    throw notFound();
+  }
+  if (upstream.status !== 200) {
+    const text = await readCapped(upstream.body).catch(() => '');
+    r.logger.warn('upstream error', { channelId: channel.id, responseId: id, status: upstream.status, body: text.slice(0, 2000) });
+    throw judged(r, channel, mapOpenAIError(upstream.status, text), `upstream status ${upstream.status}`, upstream.headers['retry-after']);
+  }
   const headers: Record<string, string> = {};
   const type = upstream.headers['content-type'];
   if (typeof type === 'string') headers['content-type'] = type;
-  return new Response(Readable.toWeb(upstream.body) as ReadableStream, { status: upstream.status, headers });
+  return new Response(Readable.toWeb(upstream.body) as ReadableStream, { status: 200, headers });
 }

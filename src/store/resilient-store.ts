@@ -312,6 +312,25 @@ export function withFailurePolicy(
     },
     // While down every request goes through admit, which applies the failure policy.
     holdsCounter: (key) => !down && store.holdsCounter(key),
+    // Kept values live in Redis only: while it is down they cannot be read or written, whatever the policy.
+    async putValue(key, value, ttlMs) {
+      if (down) throw new Error('limit store down');
+      try {
+        await bounded('putValue', store.putValue(key, value, ttlMs));
+      } catch (err) {
+        markDown('putValue', err);
+        throw err;
+      }
+    },
+    async getValue(key) {
+      if (down) throw new Error('limit store down');
+      try {
+        return await bounded('getValue', store.getValue(key));
+      } catch (err) {
+        markDown('getValue', err);
+        throw err;
+      }
+    },
     async admit(req) {
       if (!down) {
         try {

@@ -3,7 +3,7 @@
  * quota's cap in max_output_tokens, usage billed from the response, the input and answer stored, failover, a cut
  * stream, and models only other APIs serve.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import OpenAI from 'openai';
 import { basicConfig, eventually, startGateway, TEST_TOKEN, type TestGateway } from '../../helpers/gateway.js';
 import { DEFAULT_REPLY, startMockUpstream, type MockUpstream } from '../../helpers/mock-upstream.js';
@@ -269,13 +269,42 @@ describe('stored responses', () => {
     expect(upstream.requests).toHaveLength(0);
   });
 
-  it('an id the gateway never saw: GET is a 404, a follow-up goes where channels usually go', async () => {
+  it('an id the gateway never noted is not found, and never reaches an upstream (which holds every user\'s)', async () => {
     const get = await client.responses.retrieve('resp_unknown').catch((e) => e);
     expect(get).toBeInstanceOf(OpenAI.NotFoundError);
     const follow = await client.responses.create({ model: 'gpt-5-mini', input: 'Hi', previous_response_id: 'resp_unknown' }).catch((e) => e);
     expect(follow).toBeInstanceOf(OpenAI.BadRequestError);
-    expect(follow.error).toMatchObject({ code: 'previous_response_not_found' });
-    expect(upstream.requests.map((r) => r.path)).toEqual(['/main/v1/responses']);
+    expect(follow.error).toMatchObject({ message: "Previous response with id 'resp_unknown' not found.", param: 'previous_response_id', code: 'previous_response_not_found' });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('a store that cannot be asked is a 503, not a guess', async () => {
+    const id = await storedOnSpare();
+    const down = vi.spyOn(gw.deps.relay.store, 'getValue').mockRejectedValue(new Error('limit store down'));
+    try {
+      expect((await client.responses.retrieve(id).catch((e) => e)).status).toBe(503);
+      expect((await client.responses.create({ model: 'gpt-5-mini', input: 'Hi', previous_response_id: id }).catch((e) => e)).status).toBe(503);
+    } finally {
+      down.mockRestore();
+    }
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it('a follow-up for a model its channel does not serve is a 400 that says so', async () => {
+    const id = await storedOnSpare();
+    const err = await client.responses.create({ model: 'gpt-metered', input: 'Hi', previous_response_id: id }).catch((e) => e);
+    expect(err).toBeInstanceOf(OpenAI.BadRequestError);
+    expect(err.error).toMatchObject({ param: 'previous_response_id', code: 'invalid_value' });
+    expect(upstream.requests).toHaveLength(0);
+  });
+
+  it("an upstream error on GET is judged as the relay judges any: the channel's key refused is a 502 that shows nothing of it", async () => {
+    const id = await storedOnSpare();
+    upstream.script(() => ({ kind: 'status', status: 401, body: { error: { message: 'Incorrect API key provided: sk-spare-****abcd.', type: 'invalid_request_error', code: 'invalid_api_key' } } }));
+    const err = await client.responses.retrieve(id).catch((e) => e);
+    expect(err.status).toBe(502);
+    expect(err.error).toMatchObject({ type: 'server_error', code: 'upstream_error' });
+    expect(JSON.stringify(err.error)).not.toContain('sk-spare');
   });
 
   it('a response made with store: false is not noted; background responses are refused before any upstream call', async () => {

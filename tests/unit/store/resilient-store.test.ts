@@ -61,6 +61,26 @@ async function until(check: () => boolean, ms = 2_000): Promise<void> {
   }
 }
 
+describe('kept values', () => {
+  it('are bounded like every call, fail at once while the store is down, and work again after', async () => {
+    const flaky = flakyStore();
+    const store = withFailurePolicy(flaky.store, 'open', logger, { probeMs: 10, callTimeoutMs: 50 });
+    await store.putValue('{t}:response:a', 'x', 60_000);
+    flaky.state.hang = true;
+    const started = Date.now();
+    await expect(store.getValue('{t}:response:a')).rejects.toThrow(/timed out/);
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(store.down).toBe(true);
+    const calls = flaky.state.calls;
+    await expect(store.putValue('{t}:response:b', 'y', 60_000)).rejects.toThrow('limit store down');
+    expect(flaky.state.calls - calls).toBeLessThanOrEqual(1); // a probe at most
+    flaky.state.hang = false;
+    await until(() => !store.down);
+    expect(await store.getValue('{t}:response:a')).toBe('x');
+    await store.close();
+  });
+});
+
 describe('fail-closed', () => {
   it('refuses with a 503 while down without waiting on the store, then replays the settles it missed', async () => {
     const flaky = flakyStore();
