@@ -321,6 +321,25 @@ describe('createOpenAIToAnthropicStreamTranslator', () => {
     expect(events.find((e) => e.event === 'message_delta')?.data).toMatchObject({ delta: { stop_reason: 'tool_use' } });
   });
 
+  it('text between a call\'s fragments waits for the calls: the call stays one block, with its id, name and whole input', () => {
+    const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
+    const events = [
+      chunk({ content: 'Let me check.' }),
+      chunk({ tool_calls: [{ index: 0, id: 'call_a', type: 'function', function: { name: 'get_weather', arguments: '{"x":' } }] }),
+      chunk({ content: '\n' }),
+      chunk({ tool_calls: [{ index: 0, function: { arguments: '1}' } }] }),
+      chunk({ content: ' Done.' }),
+      chunk({}, 'tool_calls'),
+    ].flatMap((c) => t.push(JSON.stringify(c)));
+    events.push(...t.push('[DONE]'));
+    const starts = events.filter((e) => e.event === 'content_block_start').map((e) => (e.data.content_block as { type: string }).type);
+    expect(starts).toEqual(['text', 'tool_use', 'text']);
+    const input = events.filter((e) => e.event === 'content_block_delta' && e.data.index === 1).map((e) => (e.data.delta as { partial_json: string }).partial_json);
+    expect(input.join('')).toBe('{"x":1}');
+    const after = events.filter((e) => e.event === 'content_block_delta' && e.data.index === 2).map((e) => (e.data.delta as { text: string }).text);
+    expect(after).toEqual(['\n Done.']);
+  });
+
   it('a tool call cut off by the token limit ends with max_tokens, streamed and not', () => {
     const t = createOpenAIToAnthropicStreamTranslator({ id: 'abc', model: 'm' });
     const events = [

@@ -432,8 +432,9 @@ export interface OpenAIToAnthropicStreamTranslator {
  * after the first one, where Anthropic sends it), content_block_delta..., content_block_stop, then
  * message_delta (stop_reason, usage) and message_stop. Text and each tool call get their own block;
  * a block is closed when the next one opens, since Anthropic never interleaves blocks. So while one tool
- * call streams, the fragments of any other (a server streaming parallel calls side by side) are held,
- * and each of those goes out whole once the calls are over: a closed block never gets more input.
+ * call streams, the fragments of any other (a server streaming parallel calls side by side) are held, as is
+ * text or reasoning, and each of those goes out whole once the calls are over: a closed block never gets more
+ * input.
  */
 export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContext): OpenAIToAnthropicStreamTranslator {
   const messageId = anthropicMessageId(ctx.id);
@@ -445,6 +446,8 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
   /** The OpenAI tool_calls[].index of the call whose block is open, and the others' parts, held in arrival order. */
   let streamingCall: number | null = null;
   const heldCalls = new Map<number, { id: string; name: string; args: string }>();
+  let heldReasoning = '';
+  let heldText = '';
   let finishReason: unknown = null;
   let sawToolCall = false;
   let upstreamUsage: OpenAIUsage | null = null;
@@ -505,7 +508,22 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
       if (held.args) inputDelta(events, index, held.args);
     }
     heldCalls.clear();
+    // What came between the calls; whitespace alone (some servers' tool-call parsers leave it) is not a block.
+    if (heldReasoning.trim()) thinkingDelta(events, heldReasoning);
+    if (heldText.trim()) textDelta(events, heldText);
+    heldReasoning = '';
+    heldText = '';
     closeOpen(events);
+  }
+
+  function thinkingDelta(events: AnthropicSseEvent[], thinking: string): void {
+    const index = open?.kind === 'thinking' ? open.index : openBlock(events, { type: 'thinking', thinking: '', signature: '' });
+    events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking } } });
+  }
+
+  function textDelta(events: AnthropicSseEvent[], text: string): void {
+    const index = open?.kind === 'text' ? open.index : openBlock(events, { type: 'text', text: '', citations: null });
+    events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'text_delta', text } } });
   }
 
   function openBlock(events: AnthropicSseEvent[], block: JsonObject): number {
@@ -587,17 +605,14 @@ export function createOpenAIToAnthropicStreamTranslator(ctx: InboundStreamContex
       if (!isRecord(choice)) return events;
       const delta = isRecord(choice.delta) ? choice.delta : {};
 
+      // Once calls stream, reasoning and text would close the open call's block: they wait for the calls' end.
       const reasoning = reasoningOf(delta);
-      if (reasoning) {
-        const index = open?.kind === 'thinking' ? open.index : openBlock(events, { type: 'thinking', thinking: '', signature: '' });
-        events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'thinking_delta', thinking: reasoning } } });
-      }
+      if (reasoning && streamingCall !== null) heldReasoning += reasoning;
+      else if (reasoning) thinkingDelta(events, reasoning);
 
       const text = str(delta.content);
-      if (text) {
-        const index = open?.kind === 'text' ? open.index : openBlock(events, { type: 'text', text: '', citations: null });
-        events.push({ event: 'content_block_delta', data: { type: 'content_block_delta', index, delta: { type: 'text_delta', text } } });
-      }
+      if (text && streamingCall !== null) heldText += text;
+      else if (text) textDelta(events, text);
 
       for (const call of arr(delta.tool_calls) ?? []) if (isRecord(call)) toolFragment(events, call);
 
