@@ -133,12 +133,12 @@ async function openPglite(dataDir: string): Promise<Database> {
   try {
     client = await PGlite.create(dataDir, { extensions: { pg_trgm, btree_gin } });
     await migratePglite(drizzlePglite(client), { migrationsFolder: migrationsFolder() });
+    // PGlite has one session and its user is a superuser: drop to the application role for everything after.
+    await client.exec(`SET ROLE ${APP_ROLE}`);
   } catch (err) {
     unlock();
     throw err;
   }
-  // PGlite has one session and its user is a superuser: drop to the application role for everything after.
-  await client.exec(`SET ROLE ${APP_ROLE}`);
   const db = drizzlePglite(client, { schema }) as unknown as Db;
   return {
     db,
@@ -153,8 +153,11 @@ async function openPglite(dataDir: string): Promise<Database> {
       return unlisten;
     },
     close: async () => {
-      await client.close();
-      unlock();
+      try {
+        await client.close();
+      } finally {
+        unlock();
+      }
     },
   };
 }

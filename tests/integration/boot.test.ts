@@ -117,7 +117,7 @@ describe('boot on the embedded default', () => {
     // The data folder is the running gateway's: another process on it stops, saying why, and harms nothing.
     const intruder = start({ ...env, PORT: String(await freePort()) });
     expect(await intruder.exited).toBe(1);
-    expect(intruder.output()).toContain(`lyss: failed to start: the embedded database in ${dataDir} is in use by another process (pid ${second.child.pid})`);
+    expect(intruder.output()).toContain(`lyss: failed to start: the embedded database in ${dataDir} is in use by process ${second.child.pid} on `);
     expect((await fetch(`http://127.0.0.1:${port}/readyz`)).status).toBe(200);
     second.child.kill('SIGTERM');
     expect(await second.exited).toBe(0);

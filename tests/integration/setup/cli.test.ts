@@ -1,7 +1,7 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,7 +67,10 @@ describe('lyss CLI', () => {
     try {
       const refused = await lyss('create-tenant', '--slug', 'busy', '--name', 'Busy');
       expect(refused.code).toBe(1);
-      expect(refused.stderr).toBe(`lyss: the embedded database in ${env.LYSS_DATA_DIR} is in use by another process (pid ${process.pid}), most likely the gateway: stop it first, or make the change through the admin API while it runs\n`);
+      const lock = path.join(env.LYSS_DATA_DIR!, 'lyss.pid');
+      expect(refused.stderr).toBe(
+        `lyss: the embedded database in ${env.LYSS_DATA_DIR} is in use by process ${process.pid} on ${hostname()}, most likely a gateway: stop it first (while a gateway runs, make changes through its admin API); if nothing runs on it, delete ${lock}\n`,
+      );
     } finally {
       release();
     }
