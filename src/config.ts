@@ -5,10 +5,12 @@
 import { z } from 'zod';
 import { isUrlWith } from './input-fields.js';
 
-// Plain decimal digits: " ", "0x50" and "1e4" are typos, not numbers (a blank PORT once meant a random port).
+// Plain decimal digits, around them only whitespace (an env file's CRLF): " ", "0x50" and "1e4" are typos, not
+// numbers (a blank PORT once meant a random port).
 const int = (def: number, min = 0, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
+    .trim()
     .regex(/^[0-9]+$/, `must be a whole number ${max === Number.MAX_SAFE_INTEGER ? `of at least ${min}` : `from ${min} to ${max}`}`)
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))

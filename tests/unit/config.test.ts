@@ -55,6 +55,7 @@ describe('loadConfig', () => {
     expect(() => loadConfig({ LYSS_SHUTDOWN_GRACE_MS: ' ' })).toThrow('LYSS_SHUTDOWN_GRACE_MS: must be a whole number of at least 0');
     expect(() => loadConfig({ PORT: '70000' })).toThrow('PORT: must be at most 65535');
     expect(loadConfig({ PORT: '08080' }).PORT).toBe(8080);
+    expect(loadConfig({ PORT: '8080\r' }).PORT).toBe(8080);
   });
 
   it('treats empty strings as unset', () => {
