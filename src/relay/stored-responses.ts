@@ -14,6 +14,7 @@ import type { Principal } from '../tokens/principal.js';
 import { openAIUrl } from './adapters/openai.js';
 import { classifyTransportError, readCapped } from './upstream.js';
 import { judged, transportError } from './attempts.js';
+import { book, release } from './booking.js';
 import { mapOpenAIError } from './adapters/openai-errors.js';
 import { authenticate, presentedToken } from './authenticate.js';
 import type { RelayDeps } from './relay-deps.js';
@@ -90,6 +91,11 @@ export async function relayStoredResponse(r: RelayDeps, c: Context<RelayEnv>, su
   if (!channel || !isVisible(channel, principal) || channel.status !== ChannelStatus.enabled || channel.apiKey === null) {
     throw new GatewayError('no_available_channel', `The channel holding the response '${id}' is not available right now. Please try again later.`);
   }
+
+  // A call upstream like any: it counts against the token's and the channel's per-minute limits (it costs no quota).
+  const booked = await book(r.store, { principal, channel, bookTokenRate: true, desired: 0, minimum: 0, ttlMs: r.config.LYSS_RESERVATION_TTL_MS });
+  if (!booked.ok) throw booked.error;
+  void release(r.store, booked.booking).catch(() => undefined);
 
   const { origin, path } = openAIUrl(channel, '/responses');
   const [base, channelQuery] = path.split('?');

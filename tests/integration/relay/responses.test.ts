@@ -15,6 +15,8 @@ let gw: TestGateway;
 let client: OpenAI;
 /** Another user's token in the same tenant. */
 const ADMIN_TOKEN = 'lyss-test-admin-0123456789abcdef0123456789';
+/** The same user's, allowed 3 requests a minute. */
+const SLOW_TOKEN = 'lyss-test-slow-0123456789abcdef01234567890';
 
 const common = { weight: 1, rate_limit: 100000, scope: 'tenant' };
 
@@ -33,6 +35,7 @@ beforeAll(async () => {
       tokens: [
         { name: 'ci', user: 'dev@acme.test', key: TEST_TOKEN, quota: -1, rate_limit: 100000 },
         { name: 'admin', user: 'admin@acme.test', key: ADMIN_TOKEN, quota: -1, rate_limit: 100000 },
+        { name: 'slow', user: 'dev@acme.test', key: SLOW_TOKEN, quota: -1, rate_limit: 3 },
       ],
     }),
   });
@@ -247,6 +250,16 @@ describe('stored responses', () => {
     const gone = await client.responses.retrieve(id).catch((e) => e);
     expect(gone).toBeInstanceOf(OpenAI.NotFoundError);
     expect(gone.message).toContain(`Response with id '${id}' not found.`);
+  });
+
+  it("GET counts against the token's per-minute limit, as any call upstream does", async () => {
+    const slow = new OpenAI({ baseURL: gw.baseURL, apiKey: SLOW_TOKEN, maxRetries: 0 });
+    const { id } = await slow.responses.create({ model: 'gpt-5-mini', input: 'Hi' });
+    await slow.responses.retrieve(id);
+    await slow.responses.retrieve(id);
+    const limited = await slow.responses.retrieve(id).catch((e) => e);
+    expect(limited).toBeInstanceOf(OpenAI.RateLimitError);
+    expect(upstream.requests.map((r) => r.method)).toEqual(['POST', 'GET', 'GET']);
   });
 
   it('a streamed response is found again from its response.created', async () => {
