@@ -72,7 +72,8 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
       'We could not parse the JSON body of your request. (HINT: This likely means you aren\'t using your HTTP library correctly. This API expects a JSON payload.)',
     );
   }
-  if (deeperThan(parsed, MAX_DEPTH)) throw new GatewayError('invalid_request_error', `The request body is nested too deeply (more than ${MAX_DEPTH} levels).`);
+  // Each level takes two bytes at least ({ and }): a short body cannot be too deep.
+  if (body.length > 2 * MAX_DEPTH && deeperThan(parsed, MAX_DEPTH)) throw new GatewayError('invalid_request_error', `The request body is nested too deeply (more than ${MAX_DEPTH} levels).`);
   return parsed;
 }
 

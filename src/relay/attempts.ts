@@ -116,12 +116,10 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
       continue;
     }
     if (response.status !== 200) {
-      const text = await readCapped(response.body).catch(() => '');
+      const refused = await judgedAnswer(r, channel, response, plan.error, { requestId: ctx.requestId });
       await release(r.store, booking);
-      const failure = plan.error(channel, response.status, text);
-      r.logger.warn('upstream error', { requestId: ctx.requestId, channelId: channel.id, status: response.status, body: text.slice(0, 2000) });
-      tries.last = judged(r, channel, failure, `upstream status ${response.status}`, response.headers['retry-after']);
-      if (!failure.retryable) throw tries.last;
+      tries.last = refused.error;
+      if (!refused.failure.retryable) throw tries.last;
       continue;
     }
     return { channel, booking, response, sentAt };
@@ -132,8 +130,22 @@ async function connect(r: RelayDeps, ctx: RequestContext, plan: AttemptPlan, tri
   throw new GatewayError('no_available_channel', 'No channel is available for this model right now. Please try again later.');
 }
 
+/** An upstream's answer other than 200: its body read (for the log only), then judged. */
+export async function judgedAnswer(
+  r: RelayDeps,
+  channel: Channel,
+  response: UpstreamResponse,
+  errorOf: (channel: Channel, status: number, text: string) => UpstreamFailure,
+  context: Record<string, unknown>,
+): Promise<{ failure: UpstreamFailure; error: GatewayError }> {
+  const text = await readCapped(response.body).catch(() => '');
+  r.logger.warn('upstream error', { ...context, channelId: channel.id, status: response.status, body: text.slice(0, 2000) });
+  const failure = errorOf(channel, response.status, text);
+  return { failure, error: judged(r, channel, failure, `upstream status ${response.status}`, response.headers['retry-after']) };
+}
+
 /** Marks the channel as the failure says, and makes the error the client gets if no other channel serves it. */
-export function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
+function judged(r: RelayDeps, channel: Channel, failure: UpstreamFailure, reason: string, retryAfter?: string | string[]): GatewayError {
   if (failure.channelFault) r.health.failure(channel, failure.channelFault, reason);
   else if (failure.retryable && !failure.channelLacks) r.health.failure(channel, 'transient', reason);
   return new GatewayError(failure.code === 'rate_limit_exceeded' ? 'rate_limit_exceeded' : 'upstream_error', failure.message, {

@@ -51,7 +51,7 @@ export async function handleResponses(r: RelayDeps, incoming: IncomingMessage, c
   const chat = chatFormOf(req);
   const stream = req.stream === true;
   const finite = principal.quota >= 0 || order.some((ch) => ch.quota >= 0);
-  const promptTokens = finite ? countChatPrompt(chat.messages, req.tools ?? undefined) : -1;
+  const promptTokens = finite ? countChatPrompt(chat.messages, req.tools) : -1;
   const requestedMax = req.max_output_tokens ?? null;
   const desired = finite ? r.pricing.units(req.model, promptTokens + (requestedMax ?? r.config.LYSS_DEFAULT_MAX_TOKENS)) : 0;
   // The Responses API refuses a max_output_tokens below 16: a quota that cannot hold that much is refused here.

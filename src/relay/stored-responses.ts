@@ -13,7 +13,7 @@ import { ChannelStatus } from '../db/schema/provider.js';
 import type { Principal } from '../tokens/principal.js';
 import { openAIUrl } from './adapters/openai.js';
 import { classifyTransportError, readCapped } from './upstream.js';
-import { judged, transportError } from './attempts.js';
+import { judgedAnswer, transportError } from './attempts.js';
 import { book, release } from './booking.js';
 import { mapOpenAIError } from './adapters/openai-errors.js';
 import { authenticate, presentedToken } from './authenticate.js';
@@ -116,11 +116,7 @@ export async function relayStoredResponse(r: RelayDeps, c: Context<RelayEnv>, su
     await readCapped(upstream.body).catch(() => '');
     throw notFound();
   }
-  if (upstream.status !== 200) {
-    const text = await readCapped(upstream.body).catch(() => '');
-    r.logger.warn('upstream error', { channelId: channel.id, responseId: id, status: upstream.status, body: text.slice(0, 2000) });
-    throw judged(r, channel, mapOpenAIError(upstream.status, text), `upstream status ${upstream.status}`, upstream.headers['retry-after']);
-  }
+  if (upstream.status !== 200) throw (await judgedAnswer(r, channel, upstream, (_channel, status, text) => mapOpenAIError(status, text), { responseId: id })).error;
   const headers: Record<string, string> = {};
   const type = upstream.headers['content-type'];
   if (typeof type === 'string') headers['content-type'] = type;
